@@ -1,0 +1,3 @@
+from havengate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,30 @@
+"""HG005: the target runs an older kernel line than the source.
+
+Rationale: a move is normally an upgrade; moving back to an older OpenVZ line changes CPU
+visibility the other way and loses features (CPUMASK needs 2.6.32).
+
+Example: 2.6.32-042stab134.8 -> 2.6.24-12-pve -> warning.
+"""
+
+from __future__ import annotations
+
+from havengate.assess.finding import Finding, Severity
+from havengate.facts.model import Container, NodeFacts, Unknown
+
+id = "HG005"
+title = "target kernel older than source"
+severity = Severity.WARNING
+
+
+def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:
+    if isinstance(source.kernel, Unknown) or isinstance(target.kernel, Unknown):
+        return []
+    if not source.kernel.version or not target.kernel.version:
+        return []
+    if target.kernel.version >= source.kernel.version:
+        return []
+    return [Finding(
+        ctid=container.ctid, rule=id, severity=severity,
+        message=f"target kernel {target.kernel.release} is older than the source's "
+                f"{source.kernel.release}",
+    )]

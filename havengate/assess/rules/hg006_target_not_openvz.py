@@ -1,0 +1,29 @@
+"""HG006: the target is not an OpenVZ node (no vzctl).
+
+Rationale: vzmigrate needs vzctl on the destination to register and start the container.
+
+Example: a plain Debian host as target -> error.
+"""
+
+from __future__ import annotations
+
+from havengate.assess.finding import Finding, Severity
+from havengate.facts.model import Container, KernelFamily, NodeFacts, Unknown
+
+id = "HG006"
+title = "target is not an OpenVZ node"
+severity = Severity.ERROR
+
+
+def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:
+    if target.vzctl_version is not None:
+        return []
+    kernel = target.kernel
+    kernel_words = (
+        "" if isinstance(kernel, Unknown) or kernel.family != KernelFamily.UNRECOGNISED
+        else f" and its kernel {kernel.release} is not an OpenVZ kernel"
+    )
+    return [Finding(
+        ctid=container.ctid, rule=id, severity=severity,
+        message=f"target {target.host} has no vzctl{kernel_words}: it cannot run the container",
+    )]

@@ -1,0 +1,29 @@
+"""HG008: a stopped container is judged from its files, not from running processes.
+
+Rationale: no JVM runs to look at; Java is inferred from the private area (a JVM under
+usr/lib/jvm, usr/bin/java, init scripts that start java), and JVM flags are unknown.
+
+Example: CT 103 stopped with usr/lib/jvm in its private area -> info.
+"""
+
+from __future__ import annotations
+
+from havengate.assess.finding import Finding, Severity
+from havengate.facts.model import Container, NodeFacts, Unknown
+
+id = "HG008"
+title = "stopped container: verdict rests on files"
+severity = Severity.INFO
+
+
+def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:
+    if container.running or isinstance(container.java_files, Unknown):
+        return []
+    where = container.private or "its private area"
+    found = "Java found" if container.java_files else "no Java found"
+    return [Finding(
+        ctid=container.ctid, rule=id, severity=severity,
+        message=f"container is {container.status}: {found} in {where}; the verdict rests on "
+                "files, not processes (JVM flags unknown)",
+        evidence=container.java_files,
+    )]

@@ -1,0 +1,27 @@
+"""HG009: the CTID already exists on the target.
+
+Rationale: vzmigrate refuses (exit 9, "already exists") after the operator's cutover
+window has started; better to know before.
+
+Example: CT 101 listed by vzlist on the target -> error.
+"""
+
+from __future__ import annotations
+
+from havengate.assess.finding import Finding, Severity
+from havengate.facts.model import Container, NodeFacts
+
+id = "HG009"
+title = "CTID already exists on the target"
+severity = Severity.ERROR
+
+
+def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:
+    existing = target.container(container.ctid)
+    if existing is None:
+        return []
+    return [Finding(
+        ctid=container.ctid, rule=id, severity=severity,
+        message=f"CT {container.ctid} already exists on the target ({existing.status}): "
+                "vzmigrate would refuse the move",
+    )]

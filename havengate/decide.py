@@ -1,0 +1,94 @@
+"""Policy turns findings into a verdict per container, an overall verdict and the exit code.
+
+Rules say how bad a finding is; only this module says what that means for the move.
+The exit code is computed here once; formatters only render it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+from havengate.assess.finding import Finding, Severity
+
+
+class Policy(str, enum.Enum):
+    BLOCK = "block"  # an error finding stops the move (default)
+    WARN = "warn"  # error findings are reported as warnings; the move goes on
+
+
+class UnrecognisedKernel(str, enum.Enum):
+    """What a target kernel havengate does not recognise means (never "safe")."""
+
+    UNKNOWN = "unknown"  # the container's verdict is unknown (exit 3)
+    WARN = "warn"  # a warning; the verdict follows the other findings
+
+
+class Verdict(str, enum.Enum):
+    GO = "go"
+    NO_GO = "no-go"
+    PATCHED = "patched"
+    UNKNOWN = "unknown"
+
+
+class ExitCode(enum.IntEnum):
+    GO = 0
+    NO_GO = 1
+    USAGE = 2
+    UNKNOWN = 3
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    policy: Policy = Policy.BLOCK
+    unrecognised_kernel: UnrecognisedKernel = UnrecognisedKernel.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    findings: tuple[Finding, ...]  # with the severities policy gave them
+
+
+def effective_severity(finding: Finding, config: PolicyConfig) -> Severity:
+    if finding.severity == Severity.ERROR and config.policy == Policy.WARN:
+        return Severity.WARNING
+    if (
+        finding.severity == Severity.UNKNOWN
+        and finding.missing
+        and set(finding.missing) <= {"target-kernel"}
+        and config.unrecognised_kernel == UnrecognisedKernel.WARN
+    ):
+        return Severity.WARNING
+    return finding.severity
+
+
+def decide(findings: tuple[Finding, ...], config: PolicyConfig) -> Decision:
+    judged = tuple(replace(f, severity=effective_severity(f, config)) for f in findings)
+    worst = max((f.severity for f in judged), default=Severity.INFO)
+    if worst == Severity.ERROR:
+        verdict = Verdict.NO_GO
+    elif worst == Severity.UNKNOWN:
+        verdict = Verdict.UNKNOWN
+    else:
+        verdict = Verdict.GO
+    return Decision(verdict=verdict, findings=judged)
+
+
+def overall(verdicts: list[Verdict], *, complete: bool) -> Verdict:
+    """no-go if anything is blocked; unknown if anything (or a node) could not be assessed."""
+    if Verdict.NO_GO in verdicts:
+        return Verdict.NO_GO
+    if Verdict.UNKNOWN in verdicts or not complete:
+        return Verdict.UNKNOWN
+    if Verdict.PATCHED in verdicts:
+        return Verdict.PATCHED
+    return Verdict.GO
+
+
+EXIT_CODES = {
+    Verdict.GO: ExitCode.GO,
+    Verdict.PATCHED: ExitCode.GO,
+    Verdict.NO_GO: ExitCode.NO_GO,
+    Verdict.UNKNOWN: ExitCode.UNKNOWN,
+}

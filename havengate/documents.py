@@ -1,0 +1,125 @@
+"""JSON documents (facts, report, baseline) and their schemas under ``schemas/``.
+
+Dataclasses become JSON objects field by field; ``Unknown(reason)`` becomes
+``{"unknown": reason}``; enums their values; tuples arrays. Decoding follows the type
+hints, so a facts file read back gives exactly the facts that were written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import types
+import typing
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+import jsonschema
+
+from havengate.errors import DocumentError
+from havengate.facts.model import Unknown
+
+T = TypeVar("T")
+_NONE = type(None)
+
+
+@cache
+def schema(name: str) -> dict[str, Any]:
+    text = resources.files("havengate").joinpath("schemas", f"{name}.schema.json").read_text()
+    return json.loads(text)
+
+
+def validate(document: Any, name: str, source: str = "document") -> None:
+    """Raise DocumentError naming the JSON path of the first error."""
+    validator = jsonschema.Draft202012Validator(schema(name))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    if error is not None:
+        path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise DocumentError(f"{source}: {path}: {error.message} (schema {name})")
+
+
+def read_json(path: Path, name: str) -> Any:
+    """A JSON file, validated against ``schemas/<name>.schema.json``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DocumentError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: "
+                            f"{exc.msg})") from exc
+    validate(document, name, str(path))
+    return document
+
+
+def encode(value: Any) -> Any:
+    if isinstance(value, Unknown):
+        return {"unknown": value.reason}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (tuple, list)):
+        return [encode(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): encode(item) for key, item in value.items()}
+    return value
+
+
+def decode(kind: Any, data: Any) -> Any:
+    """The value of type ``kind`` that ``encode`` turned into ``data``."""
+    origin = get_origin(kind)
+    if origin in (Union, types.UnionType):
+        return _decode_union(get_args(kind), data)
+    if dataclasses.is_dataclass(kind):
+        hints = get_type_hints(kind)
+        return kind(**{f.name: decode(hints[f.name], data[f.name])
+                       for f in dataclasses.fields(kind) if f.name in data})
+    if origin is tuple:
+        args = get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(decode(args[0], item) for item in data)
+        return tuple(decode(arg, item) for arg, item in zip(args, data, strict=True))
+    if origin is dict:
+        key_kind, value_kind = get_args(kind)
+        return {decode(key_kind, k): decode(value_kind, v) for k, v in data.items()}
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return kind(data)
+    if kind is typing.Any:
+        return data
+    if kind is _NONE:
+        if data is not None:
+            raise TypeError(f"expected null, got {data!r}")
+        return None
+    if kind in (int, float, str, bool):
+        if not isinstance(data, kind) or (kind is int and isinstance(data, bool)):
+            raise TypeError(f"expected {kind.__name__}, got {data!r}")
+        return data
+    raise TypeError(f"cannot decode {kind!r}")
+
+
+def _decode_union(options: tuple[Any, ...], data: Any) -> Any:
+    if isinstance(data, dict) and set(data) == {"unknown"} and Unknown in options:
+        return Unknown(data["unknown"])
+    errors = []
+    for option in options:
+        if option is Unknown:
+            continue
+        try:
+            return decode(option, data)
+        except (TypeError, ValueError, KeyError) as exc:
+            errors.append(str(exc))
+    raise TypeError(f"{data!r:.60} matches none of {options}: {'; '.join(errors)}")
+
+
+def load(kind: type[T], document: Any, source: str) -> T:
+    try:
+        return decode(kind, document)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise DocumentError(f"{source}: {exc}") from exc

@@ -1,0 +1,120 @@
+"""CTID.conf read the way vzctl 3.1+ reads it, with the oddities an operator must hear about.
+
+vzctl's ``parse_line()`` (reference/openvz.md §1.1): backslashes dropped, ``#`` starts a
+comment only at the start of a line, the key is everything before the first ``=`` (not
+trimmed), a quoted value ends at the *last* ``"`` of the line, the first occurrence of a
+key wins except IP_ADDRESS which accumulates. vzmigrate also *sources* the file as sh, so
+lines that sh would read differently are reported as problems.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from havengate.facts.cpumask import MaskError, parse_cpumask
+from havengate.facts.model import ConfProblem, CpuMask, CtConf, Unknown
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VEID_REF = re.compile(r"\$VEID|\$\{VEID\}")
+_ACCUMULATING_KEYS = frozenset({"IP_ADDRESS"})
+
+
+def parse_ctid_conf(text: str, ctid: str) -> CtConf:
+    """Parse CTID.conf text; never raises on odd content, reports it as problems."""
+    values: dict[str, str] = {}
+    problems: list[ConfProblem] = []
+
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if "\x00" in raw or any(ord(ch) < 32 and ch not in "\t\r" for ch in raw):
+            problems.append(ConfProblem(number, "binary or control characters; line ignored"))
+            continue
+        line = raw.replace("\\", "").strip(" \t\r")
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            problems.append(ConfProblem(number, "no '=' on the line; vzctl skips it"))
+            continue
+        key, value = line.split("=", 1)
+        if not _KEY.match(key):
+            problems.append(
+                ConfProblem(number, f"key {key!r} is not a plain name (spaces around '='?); "
+                            "vzctl ignores it and sh fails on it")
+            )
+            continue
+        value, value_problem = _unquote(value)
+        if value_problem:
+            problems.append(ConfProblem(number, f"{key}: {value_problem}"))
+        problem = _sh_problem(raw)
+        if problem:
+            problems.append(ConfProblem(number, f"{key}: {problem}"))
+        if key in values and key not in _ACCUMULATING_KEYS:
+            problems.append(
+                ConfProblem(number, f"duplicate {key}; vzctl keeps the first ({values[key]!r})")
+            )
+            continue
+        values[key] = f"{values[key]} {value}".strip() if key in values else value
+
+    return CtConf(
+        values=values,
+        cpus=_cpus(values.get("CPUS")),
+        cpumask=_cpumask(values.get("CPUMASK")),
+        ve_private=_expand_veid(values.get("VE_PRIVATE"), ctid),
+        ve_root=_expand_veid(values.get("VE_ROOT"), ctid),
+        problems=tuple(problems),
+    )
+
+
+def _unquote(value: str) -> tuple[str, str | None]:
+    """vzctl 3.1+: a value starting with '"' ends at the last '"' on the line."""
+    if not value.startswith('"'):
+        return value, None
+    end = value.rfind('"')
+    if end == 0:
+        return value[1:], "unbalanced quote"
+    trailing = value[end + 1 :].strip()
+    note = (
+        f"text after the closing quote ({trailing!r}): vzctl >= 3.1 ignores it, "
+        "vzctl <= 3.0 keeps it in the value"
+        if trailing
+        else None
+    )
+    return value[1:end], note
+
+
+def _sh_problem(raw: str) -> str | None:
+    """Would ``. CTID.conf`` (vzmigrate) choke on or misread this line?"""
+    try:
+        words = shlex.split(raw, comments=True, posix=True)
+    except ValueError as exc:
+        return f"sh cannot read this line ({exc}); vzmigrate sources the file"
+    if "$(" in raw or "`" in raw:
+        return "command substitution: sh would run it when vzmigrate sources the file"
+    if len(words) > 1:
+        return "sh reads more than one word here (unquoted space?); vzmigrate sources the file"
+    return None
+
+
+def _cpus(text: str | None) -> int | Unknown | None:
+    if text is None or text == "":
+        return None
+    if not text.isdigit():
+        return Unknown(f"CPUS={text!r} is not an unsigned integer")
+    count = int(text)
+    return None if count == 0 else count
+
+
+def _cpumask(text: str | None) -> CpuMask | Unknown | None:
+    if text is None or text == "":
+        return None
+    try:
+        return parse_cpumask(text)
+    except MaskError as exc:
+        return Unknown(f"CPUMASK={text!r}: {exc}")
+
+
+def _expand_veid(path: str | None, ctid: str) -> str | None:
+    """subst_VEID(): the first $VEID / ${VEID} is replaced, trailing '/' stripped."""
+    if path is None:
+        return None
+    return _VEID_REF.sub(ctid, path, count=1).rstrip("/") or "/"

@@ -1,0 +1,145 @@
+"""What a node and its containers are, as plain frozen values.
+
+Every fact is either a value or an explicit ``Unknown(reason)``: a probe that failed must
+never read as ``0``, ``False`` or "no Java", because the gate would then say *go*.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A fact that could not be established, and why."""
+
+    reason: str
+
+
+def known(value: T | Unknown) -> bool:
+    return not isinstance(value, Unknown)
+
+
+class KernelFamily(str, enum.Enum):
+    """OpenVZ kernel lines the gate knows; anything else is UNRECOGNISED."""
+
+    OVZ_2618 = "2.6.18-openvz"
+    OVZ_2624 = "2.6.24-openvz"
+    OVZ_2632 = "2.6.32-openvz"
+    UNRECOGNISED = "unrecognised"
+
+
+class CpuVisibility(str, enum.Enum):
+    """How many CPUs a container sees on a kernel line (DESIGN.md §1 table)."""
+
+    ALL_HOST_CPUS = "all-host-cpus"  # 2.6.24: CPUS= limits scheduling only
+    CPUS_LIMITED = "cpus-limited"  # 2.6.32+: CPUS= also limits visibility
+    VIRTUAL_CPUS = "virtual-cpus"  # 2.6.18 vsched: CPUS virtual CPUs, one core each
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Kernel:
+    release: str
+    family: KernelFamily
+    visibility: CpuVisibility
+    version: tuple[int, int, int] | None  # upstream base, e.g. (2, 6, 32); None if unparsable
+    openvz_build: str | None  # e.g. "042stab134.8"; derived from -pve where known
+    flavour: str  # human words: "OpenVZ RHEL6 042stab", "Proxmox VE 2.6.32-11-pve", ...
+
+
+@dataclass(frozen=True)
+class CpuMask:
+    """A CPUMASK value: ``all`` or an explicit set of host CPU numbers."""
+
+    text: str
+    cpus: tuple[int, ...] | None  # None means "all"
+
+    @property
+    def is_all(self) -> bool:
+        return self.cpus is None
+
+
+@dataclass(frozen=True)
+class ConfProblem:
+    """Something in CTID.conf that vzctl or ``sh`` (vzmigrate sources the file) reads oddly."""
+
+    line: int
+    message: str
+
+
+@dataclass(frozen=True)
+class CtConf:
+    """CTID.conf read the way vzctl reads it (first key wins, IP_ADDRESS accumulates)."""
+
+    values: dict[str, str]
+    cpus: int | Unknown | None  # None: unset or 0, i.e. all host CPUs
+    cpumask: CpuMask | Unknown | None  # None: unset
+    ve_private: str | None
+    ve_root: str | None
+    problems: tuple[ConfProblem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A TCP socket in LISTEN state, as /proc/net/tcp{,6} shows it."""
+
+    family: str  # "tcp" or "tcp6"
+    address: str
+    port: int
+    inode: int
+
+
+@dataclass(frozen=True)
+class JavaProcess:
+    pid: int
+    argv: tuple[str, ...]
+    jvm_options: tuple[str, ...]  # -X / -XX / -D options given before the main class or -jar
+    listeners: tuple[Listener, ...] | Unknown
+
+    @property
+    def assumes_mp(self) -> bool:
+        """-XX:+AssumeMP keeps HotSpot's atomics locked with one visible CPU; last flag wins."""
+        state = False
+        for option in self.jvm_options:
+            if option == "-XX:+AssumeMP":
+                state = True
+            elif option == "-XX:-AssumeMP":
+                state = False
+        return state
+
+
+@dataclass(frozen=True)
+class Container:
+    ctid: str
+    status: str  # running | stopped | mounted | suspended (vzlist words)
+    hostname: str | None
+    private: str | None  # VE_PRIVATE as vzlist expands it
+    conf: CtConf | Unknown
+    cpus_seen: int | Unknown  # CPUs visible inside, measured (running containers only)
+    java_processes: tuple[JavaProcess, ...] | Unknown  # running containers only
+    java_files: tuple[str, ...] | Unknown  # evidence of Java in the private area (stopped CTs)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    host: str
+    collected_at: str  # ISO 8601, UTC
+    kernel: Kernel | Unknown
+    cpus: int | Unknown
+    vzctl_version: tuple[int, ...] | Unknown | None  # None: vzctl not installed
+    containers: tuple[Container, ...] | Unknown
+    errors: tuple[str, ...] = field(default=())  # probe sections that failed, said plainly
+
+    def container(self, ctid: str) -> Container | None:
+        if isinstance(self.containers, Unknown):
+            return None
+        return next((ct for ct in self.containers if ct.ctid == ctid), None)

@@ -1,0 +1,262 @@
+"""One batched probe per node: a fixed script, one round trip, pure parsing afterwards.
+
+``probe_command`` builds the command line (every argument quoted in one place);
+``parse_probe_output`` turns what the node printed into NodeFacts. A section that failed
+becomes an ``Unknown`` with the node's own words; it never becomes a default value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from havengate.errors import ProbeError
+from havengate.facts.ctconf import parse_ctid_conf
+from havengate.facts.java import is_jvm, jvm_options
+from havengate.facts.kernel import parse_kernel_release
+from havengate.facts.model import Container, JavaProcess, Listener, NodeFacts, Unknown
+from havengate.facts.procnet import ProcNetError, parse_proc_net_tcp
+from havengate.facts.vz import VzlistError, parse_vzctl_version, parse_vzlist
+from havengate.quoting import shell_command, validate_ctid
+
+PROBE_SCRIPT = resources.files("havengate.facts").joinpath("probe.sh").read_text()
+_NONCE = re.compile(r"^[0-9a-f]{16,64}$")
+
+
+class Mode:
+    FULL = "full"  # node facts, CT configs, what runs inside each CT (the source)
+    NODE = "node"  # node facts and CT configs only (the target)
+
+
+@dataclass(frozen=True)
+class Section:
+    stdout: str
+    stderr: str
+    status: int
+
+    def failure(self, what: str) -> Unknown:
+        words = self.stderr.strip().splitlines()
+        detail = f": {words[-1]}" if words else ""
+        return Unknown(f"{what} failed (exit {self.status}){detail}")
+
+
+def probe_command(nonce: str, mode: str, ctids: tuple[str, ...] = ()) -> str:
+    """The one command line sent to a node: ``sh -c SCRIPT havengate-probe NONCE MODE CTID…``."""
+    if not _NONCE.match(nonce):
+        raise ValueError("nonce must be 16-64 lowercase hex digits")
+    if mode not in (Mode.FULL, Mode.NODE):
+        raise ValueError(f"unknown probe mode {mode!r}")
+    return shell_command(
+        "sh", "-c", PROBE_SCRIPT, "havengate-probe", nonce, mode, *(validate_ctid(c) for c in ctids)
+    )
+
+
+def split_sections(output: str, nonce: str) -> dict[str, Section]:
+    """Cut the probe's stdout into sections; raises ProbeError if the run did not complete."""
+    marker = re.compile(
+        rf"\n@@{re.escape(nonce)} (begin|stderr|end) (\S+)(?: (\d+))?\n|\n@@{re.escape(nonce)} complete\n?"
+    )
+    sections: dict[str, Section] = {}
+    stdout = stderr = ""
+    position = 0
+    complete = False
+    for match in marker.finditer(output):
+        kind, name, status = match.group(1), match.group(2), match.group(3)
+        text = output[position : match.start()]
+        position = match.end()
+        if kind is None:
+            complete = True
+        elif kind == "stderr":
+            stdout = text
+        elif kind == "end":
+            stderr = text
+            sections[name] = Section(stdout=stdout, stderr=stderr, status=int(status))
+    if not complete:
+        raise ProbeError("probe output is incomplete (no completion marker): the node cut it short")
+    return sections
+
+
+def parse_probe_output(output: str, nonce: str, host: str, collected_at: str) -> NodeFacts:
+    """NodeFacts from one probe run's stdout."""
+    sections = split_sections(output, nonce)
+    errors: list[str] = []
+
+    def get(name: str) -> Section | Unknown:
+        section = sections.get(name)
+        if section is None:
+            return Unknown(f"the probe printed no {name} section")
+        return section
+
+    kernel_section = get("kernel")
+    kernel = (
+        parse_kernel_release(kernel_section.stdout)
+        if isinstance(kernel_section, Section) and kernel_section.status == 0
+        and kernel_section.stdout.strip()
+        else _failed(kernel_section, "uname -r")
+    )
+    cpus = _positive_int(get("cpus"), "nproc")
+    vzctl = get("vzctl")
+    vzctl_version = (
+        parse_vzctl_version(vzctl.stdout + vzctl.stderr, vzctl.status)
+        if isinstance(vzctl, Section)
+        else vzctl
+    )
+
+    containers: tuple[Container, ...] | Unknown
+    vzlist = get("vzlist")
+    if isinstance(vzlist, Unknown):
+        containers = vzlist
+    else:
+        try:
+            rows = parse_vzlist(vzlist.stdout, vzlist.stderr, vzlist.status)
+        except VzlistError as exc:
+            containers = Unknown(f"vzlist: {exc}")
+        else:
+            containers = tuple(_container(row, sections) for row in rows if _probed(row.ctid, sections))
+    for value, what in ((kernel, "kernel"), (cpus, "cpus"), (vzctl_version, "vzctl"),
+                        (containers, "containers")):
+        if isinstance(value, Unknown):
+            errors.append(f"{what}: {value.reason}")
+    return NodeFacts(
+        host=host,
+        collected_at=collected_at,
+        kernel=kernel,
+        cpus=cpus,
+        vzctl_version=vzctl_version,
+        containers=containers,
+        errors=tuple(errors),
+    )
+
+
+def _probed(ctid: str, sections: dict[str, Section]) -> bool:
+    """A CTID filter on the node skips unwanted containers; their conf section is absent."""
+    return f"conf.{ctid}" in sections
+
+
+def _container(row, sections: dict[str, Section]) -> Container:
+    ctid = row.ctid
+    conf_section = sections[f"conf.{ctid}"]
+    conf = (
+        parse_ctid_conf(conf_section.stdout, ctid)
+        if conf_section.status == 0
+        else conf_section.failure(f"reading /etc/vz/conf/{ctid}.conf")
+    )
+    hostname = row.hostname
+    if not isinstance(conf, Unknown) and conf.values.get("HOSTNAME"):
+        hostname = conf.values["HOSTNAME"]
+
+    inside = sections.get(f"inside.{ctid}")
+    files = sections.get(f"files.{ctid}")
+    not_probed = Unknown("not probed inside (target node or container not running)")
+    cpus_seen: int | Unknown = not_probed
+    java_processes: tuple[JavaProcess, ...] | Unknown = not_probed
+    java_files: tuple[str, ...] | Unknown = Unknown("container is running: processes were read")
+    if inside is not None:
+        cpus_seen, java_processes = _parse_inside(inside, ctid)
+    if files is not None:
+        java_files = (
+            tuple(line for line in files.stdout.splitlines() if line.strip())
+            if files.status == 0
+            else files.failure("scanning the private area")
+        )
+    elif inside is None:
+        java_files = Unknown("private area not scanned (target node)")
+    return Container(
+        ctid=ctid,
+        status=row.status,
+        hostname=hostname,
+        private=row.private,
+        conf=conf,
+        cpus_seen=cpus_seen,
+        java_processes=java_processes,
+        java_files=java_files,
+    )
+
+
+def _parse_inside(
+    section: Section, ctid: str
+) -> tuple[int | Unknown, tuple[JavaProcess, ...] | Unknown]:
+    """The inner script's output: ``@@ct NAME [PID]`` parts written from inside the CT."""
+    if section.status != 0:
+        failure = section.failure(f"vzctl exec2 {ctid}")
+        return failure, failure
+    parts: list[tuple[str, str, list[str]]] = []
+    for line in section.stdout.splitlines():
+        if line.startswith("@@ct "):
+            words = line.split()
+            parts.append((words[1], words[2] if len(words) > 2 else "", []))
+        elif parts:
+            parts[-1][2].append(line)
+    names = [name for name, _, _ in parts]
+    if "done" not in names:
+        failure = Unknown(f"the probe inside CT {ctid} stopped before it finished")
+        return failure, failure
+
+    text = {name: "\n".join(lines) for name, _, lines in parts if name != "proc"}
+    cpus_seen = _int_or_unknown(text.get("cpus", ""), f"nproc inside CT {ctid}")
+    try:
+        listening = parse_proc_net_tcp(text.get("tcp", ""), "tcp") + parse_proc_net_tcp(
+            text.get("tcp6", ""), "tcp6"
+        )
+    except ProcNetError as exc:
+        listening_or_unknown: tuple[Listener, ...] | Unknown = Unknown(str(exc))
+    else:
+        listening_or_unknown = listening
+
+    processes = []
+    for name, pid, lines in parts:
+        if name != "proc" or not pid.isdigit():
+            continue
+        process = _java_process(int(pid), lines, listening_or_unknown)
+        if process is not None:
+            processes.append(process)
+    return cpus_seen, tuple(processes)
+
+
+def _java_process(
+    pid: int, lines: list[str], listening: tuple[Listener, ...] | Unknown
+) -> JavaProcess | None:
+    exe, argv, environ, sockets = "", (), {}, set()
+    for line in lines:
+        kind, _, value = line.partition(" ")
+        if kind == "exe":
+            exe = value
+        elif kind == "argv":
+            argv = tuple(arg.replace("\x1e", "\n") for arg in value.rstrip("\x1f").split("\x1f"))
+        elif kind == "env":
+            key, _, env_value = value.partition("=")
+            environ[key] = env_value
+        elif kind == "socket" and value.isdigit():
+            sockets.add(int(value))
+    if not is_jvm(argv, exe):
+        return None
+    listeners = (
+        listening
+        if isinstance(listening, Unknown)
+        else tuple(sorted((s for s in listening if s.inode in sockets),
+                          key=lambda s: (s.port, s.family, s.address)))
+    )
+    return JavaProcess(pid=pid, argv=argv, jvm_options=jvm_options(argv, environ),
+                       listeners=listeners)
+
+
+def _failed(value: Section | Unknown, what: str) -> Unknown:
+    if isinstance(value, Unknown):
+        return value
+    if value.status == 0:
+        return Unknown(f"{what} printed nothing")
+    return value.failure(what)
+
+
+def _positive_int(value: Section | Unknown, what: str) -> int | Unknown:
+    if isinstance(value, Unknown) or value.status != 0:
+        return _failed(value, what)
+    return _int_or_unknown(value.stdout, what)
+
+
+def _int_or_unknown(text: str, what: str) -> int | Unknown:
+    words = text.split()
+    if len(words) != 1 or not words[0].isdigit() or int(words[0]) < 1:
+        return Unknown(f"{what} printed {text.strip()[:60]!r}, not a CPU count")
+    return int(words[0])

@@ -1,0 +1,190 @@
+"""The pre-move gate as one pipeline: facts (live or from files) -> assess -> decide -> report.
+
+Nodes are probed concurrently, one round trip each. A node that cannot be asked is a
+``NodeFailure``: its containers are UNKNOWN (exit 3), never *go*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from havengate import __version__
+from havengate.assess import Assessment, assess
+from havengate.assess.finding import Finding, Severity
+from havengate.assess.rules.common import java_evidence, version_text
+from havengate.decide import EXIT_CODES, Decision, PolicyConfig, decide, overall
+from havengate.errors import HavengateError, UsageError
+from havengate.facts.model import Container, NodeFacts, Unknown
+from havengate.report.model import ContainerResult, NodeSummary, Port, Report
+
+UNREACHABLE_RULE = "HG000"
+
+
+@dataclass(frozen=True)
+class NodeFailure:
+    """A node whose facts could not be had, and why (unreachable, refused, unreadable)."""
+
+    host: str
+    reason: str
+
+
+NodeResult = NodeFacts | NodeFailure
+
+
+def gather(jobs: dict[str, Callable[[], NodeFacts]]) -> dict[str, NodeResult]:
+    """Run each node's collection concurrently; a HavengateError becomes a NodeFailure."""
+
+    def attempt(item: tuple[str, Callable[[], NodeFacts]]) -> NodeResult:
+        name, job = item
+        try:
+            return job()
+        except UsageError:
+            raise
+        except HavengateError as exc:
+            return NodeFailure(host=name, reason=str(exc))
+
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        results = list(pool.map(attempt, jobs.items()))
+    return dict(zip(jobs, results, strict=True))
+
+
+def run_check(
+    source: NodeResult,
+    target: NodeResult,
+    ctids: tuple[str, ...],
+    config: PolicyConfig,
+    command: str = "check",
+) -> tuple[Report, list[Assessment]]:
+    """The gate's report (verdict and exit code included) and the assessments behind it."""
+    errors: list[str] = []
+    assessments: list[Assessment] = []
+    results: list[ContainerResult] = []
+    for role, node in (("source", source), ("target", target)):
+        if isinstance(node, NodeFailure):
+            errors.append(f"{role} {node.reason}")
+        elif node.errors:
+            errors.extend(f"{role} {node.host}: {error}" for error in node.errors)
+
+    if isinstance(source, NodeFacts) and not isinstance(source.containers, Unknown):
+        _refuse_absent_ctids(source, ctids)
+        if isinstance(target, NodeFacts):
+            assessments = assess(source, target, ctids)
+        else:
+            assessments = [_unassessable(c, target) for c in source.containers
+                           if not ctids or c.ctid in ctids]
+        for assessment in assessments:
+            decision = decide(assessment.findings, config)
+            results.append(_container_result(assessment, decision))
+    else:
+        results = [_unknown_ctid(ctid, "source facts unavailable") for ctid in ctids]
+
+    complete = isinstance(source, NodeFacts) and not isinstance(source.containers, Unknown)
+    verdict = overall([r.verdict for r in results], complete=complete and isinstance(target, NodeFacts))
+    report = Report(
+        tool="havengate",
+        version=__version__,
+        command=command,
+        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        policy=config.policy.value,
+        verdict=verdict.value,
+        exit_code=int(EXIT_CODES[verdict]),
+        source=node_summary(source),
+        target=node_summary(target),
+        containers=tuple(results),
+        errors=tuple(errors),
+    )
+    return report, assessments
+
+
+def _refuse_absent_ctids(source: NodeFacts, ctids: tuple[str, ...]) -> None:
+    present = {c.ctid for c in source.containers} if isinstance(source.containers, tuple) else set()
+    absent = [ctid for ctid in ctids if ctid not in present]
+    if absent:
+        listed = ", ".join(sorted(present, key=int)) or "none"
+        raise UsageError(f"CT {', '.join(absent)} not found on {source.host} "
+                         f"(containers there: {listed})")
+
+
+def _unassessable(container: Container, target: NodeFailure) -> Assessment:
+    finding = Finding(
+        ctid=container.ctid, rule=UNREACHABLE_RULE, severity=Severity.UNKNOWN,
+        message=f"target could not be assessed: {target.reason}", missing=("target-facts",),
+    )
+    return Assessment(container=container, findings=(finding,),
+                      cpus_seen_now=container.cpus_seen,
+                      cpus_seen_after=Unknown("target facts unavailable"))
+
+
+def _unknown_ctid(ctid: str, reason: str) -> ContainerResult:
+    finding = Finding(ctid=ctid, rule=UNREACHABLE_RULE, severity=Severity.UNKNOWN,
+                      message=reason, missing=("source-facts",))
+    return ContainerResult(
+        ctid=ctid, hostname=None, status=None, java=None, cpus_seen_now=None,
+        cpus_seen_after=None, cpus="?", cpumask="?", verdict="unknown",
+        findings=(finding,), fix=None, java_ports=(),
+    )
+
+
+def _container_result(assessment: Assessment, decision: Decision) -> ContainerResult:
+    container = assessment.container
+    conf = container.conf
+    if isinstance(conf, Unknown):
+        cpus_text = mask_text = "?"
+    else:
+        cpus_text = "?" if isinstance(conf.cpus, Unknown) else str(conf.cpus or "unset")
+        mask = conf.cpumask
+        mask_text = "?" if isinstance(mask, Unknown) else (mask.text if mask else "unset")
+    is_java, _ = java_evidence(container)
+    fix = next((f.remediation for f in decision.findings
+                if f.remediation and f.severity >= Severity.UNKNOWN), None)
+    return ContainerResult(
+        ctid=container.ctid,
+        hostname=container.hostname,
+        status=container.status,
+        java=is_java,
+        cpus_seen_now=_value(assessment.cpus_seen_now),
+        cpus_seen_after=_value(assessment.cpus_seen_after),
+        cpus=cpus_text,
+        cpumask=mask_text,
+        verdict=decision.verdict.value,
+        findings=decision.findings,
+        fix=fix,
+        java_ports=java_ports(container),
+    )
+
+
+def java_ports(container: Container) -> tuple[Port, ...]:
+    """The TCP ports the container's JVMs listen on (what verify must see again)."""
+    if not isinstance(container.java_processes, tuple):
+        return ()
+    ports = {
+        Port(family=listener.family, address=listener.address, port=listener.port)
+        for process in container.java_processes
+        if isinstance(process.listeners, tuple)
+        for listener in process.listeners
+    }
+    return tuple(sorted(ports, key=lambda p: (p.port, p.family, p.address)))
+
+
+def _value(value: int | Unknown) -> int | None:
+    return None if isinstance(value, Unknown) else value
+
+
+def node_summary(node: NodeResult) -> NodeSummary:
+    if isinstance(node, NodeFailure):
+        return NodeSummary(host=node.host, kernel=None, kernel_family=None, cpus=None,
+                           vzctl=None, error=node.reason)
+    kernel = node.kernel
+    vzctl = node.vzctl_version
+    return NodeSummary(
+        host=node.host,
+        kernel=None if isinstance(kernel, Unknown) else kernel.release,
+        kernel_family=None if isinstance(kernel, Unknown) else kernel.family.value,
+        cpus=_value(node.cpus),
+        vzctl=(version_text(vzctl) if isinstance(vzctl, tuple)
+               else "not installed" if vzctl is None else None),
+        error="; ".join(node.errors) or None,
+    )

@@ -1,0 +1,14 @@
+"""Formatters are pure functions from a Report to text; their keys are the --format choices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from havengate.report.json_format import render_json
+from havengate.report.model import Report
+from havengate.report.text import render_text
+
+FORMATTERS: dict[str, Callable[[Report], str]] = {
+    "text": render_text,
+    "json": render_json,
+}

@@ -1,0 +1,55 @@
+"""The one report every formatter renders; built once, with its exit code already decided."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from havengate.assess.finding import Finding
+
+
+@dataclass(frozen=True)
+class NodeSummary:
+    host: str
+    kernel: str | None
+    kernel_family: str | None
+    cpus: int | None
+    vzctl: str | None
+    error: str | None  # why the node (or part of it) could not be read
+
+
+@dataclass(frozen=True)
+class Port:
+    family: str
+    address: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ContainerResult:
+    ctid: str
+    hostname: str | None
+    status: str | None
+    java: bool | None
+    cpus_seen_now: int | None
+    cpus_seen_after: int | None
+    cpus: str  # as configured: "1", "unset", or what could not be read
+    cpumask: str
+    verdict: str
+    findings: tuple[Finding, ...]
+    fix: str | None
+    java_ports: tuple[Port, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    tool: str
+    version: str
+    command: str
+    generated_at: str
+    policy: str
+    verdict: str
+    exit_code: int
+    source: NodeSummary | None
+    target: NodeSummary | None
+    containers: tuple[ContainerResult, ...]
+    errors: tuple[str, ...]

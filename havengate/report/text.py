@@ -1,0 +1,86 @@
+"""The operator's view: one table read at a glance, then what to do about each problem."""
+
+from __future__ import annotations
+
+from havengate.assess.finding import Severity
+from havengate.report.model import ContainerResult, NodeSummary, Report
+
+_VERDICT_WORDS = {"go": "GO", "no-go": "NO-GO", "unknown": "UNKNOWN", "patched": "PATCHED"}
+_HEADERS = ("CT", "HOSTNAME", "JAVA", "CPUS SEEN", "CPUS/MASK", "VERDICT", "FIX")
+
+
+def render_text(report: Report) -> str:
+    lines = [_node_line("source", report.source), _node_line("target", report.target), ""]
+    if report.containers:
+        lines.extend(_table([_row(c) for c in report.containers]))
+        details = [_details(c) for c in report.containers]
+        details = [d for d in details if d]
+        if details:
+            lines.append("")
+            lines.extend(line for block in details for line in block)
+    else:
+        lines.append("no containers assessed")
+    if report.errors:
+        lines.append("")
+        lines.append("could not assess:")
+        lines.extend(f"  - {error}" for error in report.errors)
+    lines.append("")
+    lines.append(_summary(report))
+    return "\n".join(lines) + "\n"
+
+
+def _node_line(role: str, node: NodeSummary | None) -> str:
+    if node is None:
+        return f"{role}: -"
+    if node.kernel is None and node.error:
+        return f"{role}: {node.host}  UNAVAILABLE: {node.error}"
+    cpus = "?" if node.cpus is None else node.cpus
+    return (f"{role}: {node.host}  kernel {node.kernel or '?'}  "
+            f"{cpus} CPUs  vzctl {node.vzctl or '?'}")
+
+
+def _row(container: ContainerResult) -> tuple[str, ...]:
+    java = {True: "yes", False: "no", None: "?"}[container.java]
+    if container.java and container.status != "running":
+        java += " (files)"
+    now = "?" if container.cpus_seen_now is None else str(container.cpus_seen_now)
+    after = "?" if container.cpus_seen_after is None else str(container.cpus_seen_after)
+    return (
+        container.ctid,
+        container.hostname or "-",
+        java,
+        f"{now} -> {after}",
+        f"{container.cpus}/{container.cpumask}",
+        _VERDICT_WORDS.get(container.verdict, container.verdict),
+        container.fix or "-",
+    )
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [_HEADERS, *rows]) for i in range(len(_HEADERS))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in [_HEADERS, *rows]]
+
+
+def _details(container: ContainerResult) -> list[str]:
+    shown = [f for f in container.findings if f.severity >= Severity.WARNING]
+    if not shown:
+        return []
+    lines = [f"CT {container.ctid} ({container.hostname or 'no hostname'}): "
+             f"{_VERDICT_WORDS.get(container.verdict, container.verdict)}"]
+    for finding in shown:
+        lines.append(f"  {finding.rule} {finding.severity.label}: {finding.message}")
+        lines.extend(f"      - {item}" for item in finding.evidence)
+        if finding.remediation:
+            lines.append(f"      fix: {finding.remediation}")
+    return lines
+
+
+def _summary(report: Report) -> str:
+    counts: dict[str, int] = {}
+    for container in report.containers:
+        counts[container.verdict] = counts.get(container.verdict, 0) + 1
+    parts = ", ".join(f"{n} {_VERDICT_WORDS.get(v, v).lower()}" for v, n in sorted(counts.items()))
+    return (f"verdict: {_VERDICT_WORDS.get(report.verdict, report.verdict)} "
+            f"(exit {report.exit_code}; policy {report.policy}"
+            + (f"; {parts}" if parts else "") + ")")

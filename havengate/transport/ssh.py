@@ -1,0 +1,171 @@
+"""SSH to a node with fabric, host keys verified against known_hosts before any command.
+
+fabric's Connection accepts any host key (it installs paramiko's AutoAddPolicy); here the
+policy is RejectPolicy unless the operator opted in with ``--accept-new-host-keys``, and
+even then a key that *differs* from a known one is refused (paramiko raises
+BadHostKeyException whatever the policy).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+from fabric import Config, Connection
+from invoke.exceptions import CommandTimedOut, Failure, ThreadException
+
+from havengate.errors import TransportError, UsageError
+from havengate.transport.base import Result
+
+DEFAULT_SSH_CONFIG = Path("~/.ssh/config")
+DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
+_HOST = re.compile(r"^(?:[A-Za-z0-9._%+-]+@)?[A-Za-z0-9._:\[\]-]+$")
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    ssh_config: Path | None = None  # None: ~/.ssh/config when it exists
+    known_hosts: Path | None = None  # None: ssh_config UserKnownHostsFile, else ~/.ssh/known_hosts
+    accept_new_host_keys: bool = False
+    connect_timeout: float = 10.0
+
+
+def validate_host(host: str) -> str:
+    """``[user@]host[:port]`` or an ssh_config alias; never an option or shell syntax."""
+    if not host or host.startswith("-") or not _HOST.match(host):
+        raise UsageError(f"invalid host {host!r}: expected local, [user@]host[:port] or an alias")
+    return host
+
+
+def load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
+    """The OpenSSH client config; an explicitly named file must exist."""
+    if path is None:
+        default = DEFAULT_SSH_CONFIG.expanduser()
+        return paramiko.SSHConfig.from_path(str(default)) if default.is_file() else paramiko.SSHConfig()
+    try:
+        return paramiko.SSHConfig.from_path(str(path))
+    except OSError as exc:
+        raise UsageError(f"cannot read ssh config {path}: {exc.strerror or exc}") from exc
+    except Exception as exc:  # paramiko raises ConfigParseError and plain exceptions
+        raise UsageError(f"cannot parse ssh config {path}: {exc}") from exc
+
+
+class SshTransport:
+    """One SSH connection per node, opened on first use, reused for every command."""
+
+    def __init__(self, host: str, options: SshOptions, ssh_config: paramiko.SSHConfig) -> None:
+        self.name = validate_host(host)
+        self._options = options
+        self._connection = Connection(
+            host,
+            config=Config(ssh_config=ssh_config),
+            connect_timeout=max(1, round(options.connect_timeout)),
+            connect_kwargs={
+                "banner_timeout": options.connect_timeout,
+                "auth_timeout": options.connect_timeout,
+            },
+        )
+        self._verify_host_keys(self._connection.client)
+
+    def _known_hosts_files(self) -> list[Path]:
+        if self._options.known_hosts is not None:
+            return [self._options.known_hosts]
+        configured = self._connection.ssh_config.get("userknownhostsfile")
+        if configured:
+            return [Path(os.path.expanduser(p)) for p in str(configured).split()]
+        return [DEFAULT_KNOWN_HOSTS.expanduser()]
+
+    def _verify_host_keys(self, client: paramiko.SSHClient) -> None:
+        """Load known_hosts and set the policy before the first connect."""
+        files = self._known_hosts_files()
+        primary, others = files[0], files[1:]
+        for path in others:
+            if path.is_file():
+                client.load_system_host_keys(str(path))
+        global_file = Path("/etc/ssh/ssh_known_hosts")
+        if global_file.is_file():
+            client.load_system_host_keys(str(global_file))
+        if self._options.accept_new_host_keys:
+            primary.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            primary.touch(mode=0o600, exist_ok=True)
+        if primary.is_file():
+            try:
+                client.load_host_keys(str(primary))
+            except (OSError, paramiko.SSHException) as exc:
+                raise UsageError(f"cannot read known_hosts {primary}: {exc}") from exc
+        self._primary_known_hosts = primary
+        client.set_missing_host_key_policy(
+            paramiko.AutoAddPolicy()
+            if self._options.accept_new_host_keys
+            else paramiko.RejectPolicy()
+        )
+
+    def _describe(self) -> str:
+        connection = self._connection
+        return f"{connection.user}@{connection.host}:{connection.port}"
+
+    def open(self) -> None:
+        try:
+            self._connection.open()
+        except paramiko.BadHostKeyException as exc:
+            raise TransportError(
+                self.name,
+                f"host key MISMATCH for {self._describe()}: the server offered "
+                f"{exc.key.get_name()} {exc.key.get_fingerprint().hex()} but known_hosts "
+                f"({self._primary_known_hosts}) holds another key — refusing to connect "
+                "(possible man-in-the-middle; fix known_hosts only if the host was reinstalled)",
+            ) from exc
+        except paramiko.AuthenticationException as exc:
+            raise TransportError(
+                self.name, f"authentication failed for {self._describe()}: {exc}"
+            ) from exc
+        except paramiko.SSHException as exc:
+            message = str(exc)
+            if "not found in known_hosts" in message:
+                raise TransportError(
+                    self.name,
+                    f"host key of {self._describe()} is not in known_hosts "
+                    f"({self._primary_known_hosts}); add it (ssh-keyscan, then check the "
+                    "fingerprint) or pass --accept-new-host-keys",
+                ) from exc
+            raise TransportError(self.name, f"SSH error with {self._describe()}: {message}",
+                                 transient=True) from exc
+        except TimeoutError as exc:
+            raise TransportError(
+                self.name,
+                f"connect to {self._describe()} timed out after {self._options.connect_timeout:g} s",
+                transient=True,
+            ) from exc
+        except OSError as exc:
+            raise TransportError(
+                self.name, f"cannot connect to {self._describe()}: {_os_reason(exc)}", transient=True
+            ) from exc
+
+    def run(self, command: str, *, timeout: float) -> Result:
+        self.open()
+        try:
+            result = self._connection.run(
+                command, hide=True, warn=True, timeout=timeout, in_stream=False, pty=False
+            )
+        except CommandTimedOut as exc:
+            raise TransportError(
+                self.name, f"command timed out after {exc.timeout:g} s on {self._describe()}"
+            ) from exc
+        except (Failure, ThreadException, paramiko.SSHException, OSError) as exc:
+            raise TransportError(
+                self.name, f"connection to {self._describe()} broke: {exc}", transient=True
+            ) from exc
+        return Result(stdout=result.stdout, stderr=result.stderr, exited=result.exited)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def _os_reason(exc: OSError) -> str:
+    errors = getattr(exc, "errors", None)  # paramiko NoValidConnectionsError: one per address
+    if errors:
+        return "; ".join(f"{addr[0]}:{addr[1]} {err.strerror or err}" for addr, err in errors.items())
+    return exc.strerror or str(exc)
