@@ -74,17 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--timeout", type=_positive_float, default=PROBE_TIMEOUT, metavar="SECONDS",
                        help=f"limit for a node's whole probe (default: {PROBE_TIMEOUT:g})")
 
+    report_format = argparse.ArgumentParser(add_help=False)
+    report_format.add_argument("--format", choices=sorted(FORMATTERS), default="text",
+                               help="report format (default: text)")
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("output")
-    group.add_argument("--format", choices=sorted(FORMATTERS), default="text",
-                       help="report format (default: text)")
     group.add_argument("-o", "--output", type=Path, metavar="FILE",
                        help="write the document to FILE instead of stdout")
     group.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
     check = commands.add_parser(
-        "check", parents=[ssh, common], help="pre-move gate: go / no-go / unknown per container",
+        "check", parents=[ssh, common, report_format], help="pre-move gate: go / no-go / unknown per container",
         description="Decide, per container on the source, whether it may move to the target.",
         epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -120,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     facts.add_argument("host", metavar="HOST")
     facts.add_argument("--node-only", action="store_true",
                        help="skip looking inside containers (what a target needs)")
-    facts.set_defaults(handler=command_facts, format="json")
+    facts.set_defaults(handler=command_facts)
     return parser
 
 

@@ -13,7 +13,7 @@ _CTID = re.compile(r"^[1-9][0-9]{0,9}$")
 
 def validate_ctid(ctid: str) -> str:
     """A CTID as vzctl accepts it; anything else is refused before it reaches a shell."""
-    if not isinstance(ctid, str) or not _CTID.match(ctid) or int(ctid) > 2**32 - 1:
+    if not isinstance(ctid, str) or not _CTID.fullmatch(ctid) or int(ctid) > 2**32 - 1:
         raise UsageError(f"invalid CTID {ctid!r}: expected a container number such as 101")
     return ctid
 

@@ -20,7 +20,7 @@ def parse_cpumask(text: str) -> CpuMask:
         return CpuMask(text=text, cpus=None)
     if text == "auto":
         raise MaskError("'auto' needs NODEMASK and vzctl >= 4.8; havengate cannot tell its CPUs")
-    if not _GRAMMAR.match(text):
+    if not _GRAMMAR.fullmatch(text):
         raise MaskError("not 'all' nor a list of CPU numbers and ranges like 0,2-3")
     cpus: set[int] = set()
     for item in filter(None, text.split(",")):

@@ -36,7 +36,7 @@ def parse_ctid_conf(text: str, ctid: str) -> CtConf:
             problems.append(ConfProblem(number, "no '=' on the line; vzctl skips it"))
             continue
         key, value = line.split("=", 1)
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             problems.append(
                 ConfProblem(number, f"key {key!r} is not a plain name (spaces around '='?); "
                             "vzctl ignores it and sh fails on it")

@@ -30,7 +30,7 @@ def is_jvm(argv: tuple[str, ...], exe: str) -> bool:
     names = [exe.rsplit("/", 1)[-1]]
     if argv:
         names.append(argv[0].rsplit("/", 1)[-1])
-    return any(_JVM_BINARY.match(name) for name in names if name)
+    return any(_JVM_BINARY.fullmatch(name) for name in names if name)
 
 
 def jvm_options(argv: tuple[str, ...], environ: Mapping[str, str]) -> tuple[str, ...]:

@@ -57,11 +57,11 @@ def parse_kernel_release(text: str) -> Kernel:
         return _openvz(release, version, 32, match.group(1), "OpenVZ RHEL6 kernel")
     if match := _RHEL5_028STAB.match(release):
         return _openvz(release, version, 18, match.group(1), "OpenVZ RHEL5 kernel")
-    if match := _PVE.match(release):
+    if match := _PVE.fullmatch(release):
         minor, krel = int(match.group(1)), int(match.group(2))
         build = PVE_2632_OPENVZ_BUILD.get(krel) if minor == 32 else None
         return _openvz(release, version, minor, build, f"Proxmox VE kernel {release}")
-    if match := _DEBIAN_OPENVZ.match(release):
+    if match := _DEBIAN_OPENVZ.fullmatch(release):
         minor = int(match.group(1))
         if minor in _FAMILY_BY_MINOR:
             return _openvz(release, version, minor, None, f"Debian OpenVZ kernel {release}")

@@ -43,7 +43,7 @@ class Section:
 
 def probe_command(nonce: str, mode: str, ctids: tuple[str, ...] = ()) -> str:
     """The one command line sent to a node: ``sh -c SCRIPT havengate-probe NONCE MODE CTID…``."""
-    if not _NONCE.match(nonce):
+    if not _NONCE.fullmatch(nonce):
         raise ValueError("nonce must be 16-64 lowercase hex digits")
     if mode not in (Mode.FULL, Mode.NODE):
         raise ValueError(f"unknown probe mode {mode!r}")

@@ -35,7 +35,7 @@ class SshOptions:
 
 def validate_host(host: str) -> str:
     """``[user@]host[:port]`` or an ssh_config alias; never an option or shell syntax."""
-    if not host or host.startswith("-") or not _HOST.match(host):
+    if not host or host.startswith("-") or not _HOST.fullmatch(host):
         raise UsageError(f"invalid host {host!r}: expected local, [user@]host[:port] or an alias")
     return host
 

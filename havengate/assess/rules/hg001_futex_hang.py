@@ -27,11 +27,16 @@ title = "one-CPU Java container on a multi-core 2.6.32 node (suspected futex han
 severity = Severity.ERROR
 
 
-def remediation(ctid: str, target: NodeFacts) -> str:
-    """Pin to one CPU where the target's vzctl can apply a mask, else give two CPUs."""
-    version = target.vzctl_version
-    if isinstance(version, tuple) and version < CPUMASK_MIN_VZCTL:
-        return f"vzctl set {ctid} --cpus 2 --save"
+def remediation(ctid: str, source: NodeFacts, target: NodeFacts) -> str:
+    """Pin to one CPU where vzctl can write and apply a mask, else give two CPUs.
+
+    The fix is made on the source before the move (CTID.conf travels verbatim), so the
+    source's vzctl must have --cpumask and the target's must apply CPUMASK.
+    """
+    for node in (source, target):
+        version = node.vzctl_version
+        if isinstance(version, tuple) and version < CPUMASK_MIN_VZCTL:
+            return f"vzctl set {ctid} --cpus 2 --save"
     return f"vzctl set {ctid} --cpumask 0 --save"
 
 
@@ -119,13 +124,17 @@ def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Fi
             message="cannot rule out the one-CPU Java futex hang: "
                     + ", ".join(missing) + " unknown",
             evidence=tuple(evidence),
-            remediation=remediation(ctid, target),
+            remediation=remediation(ctid, source, target),
             missing=tuple(missing),
         )]
+    fix = remediation(ctid, source, target)
+    if "--cpus" in fix:
+        evidence.append("vzctl on a node predates --cpumask (3.0.26): the fix raises CPUS instead "
+                        "(or write CPUMASK=\"0\" into CTID.conf: havengate patch does)")
     return [Finding(
         ctid=ctid, rule=id, severity=severity,
         message="Java will see 1 CPU on a multi-core 2.6.32 node without CPU pinning: "
                 "suspected futex hang (JVM alive, ports never open, only kill -9 stops it)",
         evidence=tuple(evidence),
-        remediation=remediation(ctid, target),
+        remediation=fix,
     )]

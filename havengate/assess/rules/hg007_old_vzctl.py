@@ -1,9 +1,10 @@
-"""HG007: vzctl on a node is too old for CPUMASK / ``--cpumask`` (needs 3.0.26).
+"""HG007: the target's vzctl is too old for CPUMASK (needs 3.0.26), so the mask is ignored.
 
-Rationale: the cpumask fix then cannot be applied with ``vzctl set``; on the target a
-CPUMASK line is ignored altogether, so only CPUS>=2 mitigates HG001 there.
+Rationale: vzctl before 3.0.26 does not know CPUMASK; a mask written in CTID.conf travels
+with the container but is never applied on such a target, so the container is not pinned
+there (HG001 then counts it as unpinned; only CPUS>=2 mitigates).
 
-Example: source vzctl 3.0.24, a one-CPU Java container -> warning.
+Example: ``CPUMASK="0"`` moving to a node with vzctl 3.0.24 -> warning.
 """
 
 from __future__ import annotations
@@ -13,31 +14,20 @@ from havengate.assess.rules.common import CPUMASK_MIN_VZCTL, version_text
 from havengate.facts.model import Container, NodeFacts, Unknown
 
 id = "HG007"
-title = "vzctl too old for --cpumask"
+title = "target vzctl too old for CPUMASK"
 severity = Severity.WARNING
 
 
 def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:
     conf = container.conf
-    if isinstance(conf, Unknown) or conf.cpus != 1:
-        return []  # only a one-CPU container needs the mask
-    findings = []
-    for role, node in (("source", source), ("target", target)):
-        version = node.vzctl_version
-        if isinstance(version, tuple) and version < CPUMASK_MIN_VZCTL:
-            consequence = (
-                "write CPUMASK into the CTID.conf directly (havengate patch does) or use --cpus 2"
-                if role == "source"
-                else "a CPUMASK line is ignored there: use --cpus 2"
-            )
-            findings.append(Finding(
-                ctid=container.ctid, rule=id, severity=severity,
-                message=f"vzctl {version_text(version)} on the {role} ({node.host}) has no "
-                        f"--cpumask (needs 3.0.26): {consequence}",
-            ))
-    if isinstance(target.vzctl_version, Unknown):
-        findings.append(Finding(
-            ctid=container.ctid, rule=id, severity=Severity.INFO,
-            message=f"vzctl version on the target unknown: {target.vzctl_version.reason}",
-        ))
-    return findings
+    version = target.vzctl_version
+    if isinstance(conf, Unknown) or conf.cpumask is None or not isinstance(version, tuple):
+        return []
+    if version >= CPUMASK_MIN_VZCTL:
+        return []
+    return [Finding(
+        ctid=container.ctid, rule=id, severity=severity,
+        message=f"vzctl {version_text(version)} on the target ({target.host}) predates CPUMASK "
+                "(3.0.26): the container's mask will be ignored there",
+        remediation=f"vzctl set {container.ctid} --cpus 2 --save",
+    )]

@@ -1,0 +1,44 @@
+"""Facts built in tests the way the parsers build them (from CTID.conf text and kernel strings)."""
+
+from __future__ import annotations
+
+from havengate.facts.ctconf import parse_ctid_conf
+from havengate.facts.kernel import parse_kernel_release
+from havengate.facts.model import Container, JavaProcess, Listener, NodeFacts, Unknown
+
+
+def jvm(*flags: str, pid: int = 57, ports: tuple[int, ...] = (61616,)) -> JavaProcess:
+    argv = ("/usr/bin/java", *flags, "-jar", "run.jar")
+    return JavaProcess(
+        pid=pid, argv=argv, jvm_options=flags,
+        listeners=tuple(Listener("tcp6", "::", port, 1000 + port) for port in ports),
+    )
+
+
+def container(ctid: str = "101", conf: str = 'CPUS="1"\n', *, running: bool = True,
+              jvms: tuple[JavaProcess, ...] | Unknown = (), files: tuple[str, ...] = (),
+              cpus_seen: int | Unknown = 4) -> Container:
+    return Container(
+        ctid=ctid,
+        status="running" if running else "stopped",
+        hostname=f"ct{ctid}",
+        private=f"/vz/private/{ctid}",
+        conf=parse_ctid_conf(conf, ctid),
+        cpus_seen=cpus_seen if running else Unknown("not running"),
+        java_processes=jvms if running else Unknown("not running"),
+        java_files=Unknown("running") if running else files,
+    )
+
+
+def node(kernel: str = "2.6.32-042stab134.8", cpus: int | Unknown = 4,
+         vzctl: tuple[int, ...] | None = (4, 9, 4), containers: tuple[Container, ...] = (),
+         host: str = "slave") -> NodeFacts:
+    return NodeFacts(
+        host=host, collected_at="2026-11-25T00:00:00+00:00",
+        kernel=parse_kernel_release(kernel), cpus=cpus, vzctl_version=vzctl,
+        containers=containers,
+    )
+
+
+def master(*containers: Container) -> NodeFacts:
+    return node("2.6.24-12-pve", 4, (3, 0, 24), containers, host="master")
