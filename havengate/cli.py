@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
     check = commands.add_parser(
-        "check", parents=[ssh, common, report_format], help="pre-move gate: go / no-go / unknown per container",
+        "check", parents=[ssh, common, report_format],
+        help="pre-move gate: go / no-go / unknown per container",
         description="Decide, per container on the source, whether it may move to the target.",
         epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -10,8 +10,10 @@ from havengate.assess.finding import Severity
 from havengate.decide import Policy, PolicyConfig, UnrecognisedKernel, Verdict, decide
 from havengate.facts.model import Unknown
 
+DEFAULT_POLICY = PolicyConfig()
 
-def verdict(source, target, ctid="101", config=PolicyConfig()):
+
+def verdict(source, target, ctid="101", config=DEFAULT_POLICY):
     (assessment,) = [a for a in assess(source, target) if a.container.ctid == ctid]
     return decide(assessment.findings, config)
 

@@ -130,7 +130,7 @@ def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Fi
     fix = remediation(ctid, source, target)
     if "--cpus" in fix:
         evidence.append("vzctl on a node predates --cpumask (3.0.26): the fix raises CPUS instead "
-                        "(or write CPUMASK=\"0\" into CTID.conf: havengate patch does)")
+                        "(or write CPUMASK=\"0\" into CTID.conf directly)")
     return [Finding(
         ctid=ctid, rule=id, severity=severity,
         message="Java will see 1 CPU on a multi-core 2.6.32 node without CPU pinning: "
