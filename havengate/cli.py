@@ -20,7 +20,7 @@ from havengate.errors import HavengateError, UsageError
 from havengate.facts.collect import PROBE_TIMEOUT, collect_node
 from havengate.facts.document import facts_document, load_facts
 from havengate.facts.model import NodeFacts, Unknown
-from havengate.facts.probe import Mode
+from havengate.facts.probe import DEFAULT_STEP_TIMEOUT, Mode
 from havengate.gate import NodeFailure, gather, run_check
 from havengate.quoting import validate_ctid
 from havengate.report import FORMATTERS
@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="SSH connect/auth timeout (default: 10)")
     group.add_argument("--timeout", type=_positive_float, default=PROBE_TIMEOUT, metavar="SECONDS",
                        help=f"limit for a node's whole probe (default: {PROBE_TIMEOUT:g})")
+    group.add_argument("--command-timeout", type=_positive_int, default=DEFAULT_STEP_TIMEOUT,
+                       metavar="SECONDS",
+                       help="limit for each command on a node that may hang, such as "
+                            f"vzctl exec2 into a container (default: {DEFAULT_STEP_TIMEOUT})")
 
     report_format = argparse.ArgumentParser(add_help=False)
     report_format.add_argument("--format", choices=sorted(FORMATTERS), default="text",
@@ -126,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds >= 1")
+    return int(text)
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -153,7 +163,8 @@ def _collector(host: str, mode: str, ctids: tuple[str, ...],
     def collect() -> NodeFacts:
         log.info("probing %s ...", host)
         try:
-            return collect_node(transport, mode, ctids, timeout=args.timeout)
+            return collect_node(transport, mode, ctids, timeout=args.timeout,
+                                step_timeout=args.command_timeout)
         finally:
             transport.close()
 

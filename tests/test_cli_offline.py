@@ -62,6 +62,16 @@ def test_ctid_selection_and_warn_policy(capsys):
     assert code == 0 and json.loads(out)["containers"][0]["findings"][0]["severity"] == "warning"
 
 
+def test_junit_fails_the_no_go_containers(capsys):
+    import xml.etree.ElementTree as ET
+
+    _, out, _ = run(capsys, "check", *OFFLINE, "--format", "junit")
+    suite = ET.fromstring(out)
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("6", "2", "0")
+    failed = [case.get("name") for case in suite.iter("testcase") if case.find("failure") is not None]
+    assert failed == ["CT 101 (activemq.example.net)", "CT 103 (bbb.example.net)"]
+
+
 def test_output_file_leaves_stdout_empty(capsys, tmp_path):
     target = tmp_path / "report.json"
     code, out, _ = run(capsys, "check", *OFFLINE, "--format", "json", "-o", str(target))

@@ -46,7 +46,7 @@ def test_truncated_output_is_an_error_not_facts(fixture_text):
 
 def test_probe_command_quotes_ctids_and_refuses_hostile_ones():
     command = probe_command(NONCE, Mode.FULL, ("101", "102"))
-    assert command.startswith("sh -c '") and command.endswith(f" havengate-probe {NONCE} full 101 102")
+    assert command.startswith("sh -c '") and command.endswith(f" havengate-probe {NONCE} full 30 101 102")
     for hostile in ("101; reboot", "$(reboot)", "0", "-1", "101\n", "1e3", ""):
         with pytest.raises(UsageError):
             probe_command(NONCE, Mode.FULL, (hostile,))

@@ -14,9 +14,9 @@ from tenacity import (
 
 from havengate.errors import TransportError
 from havengate.facts.model import NodeFacts
-from havengate.facts.probe import Mode, parse_probe_output, probe_command
+from havengate.facts.probe import DEFAULT_STEP_TIMEOUT, Mode, parse_probe_output, probe_command
 
-PROBE_TIMEOUT = 300.0  # the probe bounds each remote step itself (timeout 30 per step)
+PROBE_TIMEOUT = 300.0  # the whole probe; each step that may hang has its own bound
 CONNECT_ATTEMPTS = 3
 
 
@@ -26,7 +26,8 @@ def _transient(exc: BaseException) -> bool:
 
 def collect_node(
     transport, mode: str = Mode.FULL, ctids: tuple[str, ...] = (), *,
-    timeout: float = PROBE_TIMEOUT, attempts: int = CONNECT_ATTEMPTS,
+    timeout: float = PROBE_TIMEOUT, step_timeout: int = DEFAULT_STEP_TIMEOUT,
+    attempts: int = CONNECT_ATTEMPTS,
 ) -> NodeFacts:
     """Facts of the node behind ``transport`` (anything with ``run()`` and ``name``).
 
@@ -43,6 +44,7 @@ def collect_node(
         with attempt:
             nonce = secrets.token_hex(16)
             collected_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            result = transport.run(probe_command(nonce, mode, ctids), timeout=timeout)
+            command = probe_command(nonce, mode, ctids, step_timeout)
+            result = transport.run(command, timeout=timeout)
             return parse_probe_output(result.stdout, nonce, transport.name, collected_at)
     raise AssertionError("unreachable: tenacity reraises the last error")

@@ -118,7 +118,7 @@ class Container:
     ctid: str
     status: str  # running | stopped | mounted | suspended (vzlist words)
     hostname: str | None
-    private: str | None  # VE_PRIVATE as vzlist expands it
+    private: str | None  # VE_PRIVATE with $VEID expanded
     conf: CtConf | Unknown
     cpus_seen: int | Unknown  # CPUs visible inside, measured (running containers only)
     java_processes: tuple[JavaProcess, ...] | Unknown  # running containers only

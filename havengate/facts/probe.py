@@ -22,6 +22,8 @@ from havengate.quoting import shell_command, validate_ctid
 
 PROBE_SCRIPT = resources.files("havengate.facts").joinpath("probe.sh").read_text()
 _NONCE = re.compile(r"^[0-9a-f]{16,64}$")
+DEFAULT_STEP_TIMEOUT = 30  # seconds for one command on a node that may hang (vzctl exec2)
+_KILLED_BY_TIMEOUT = (124, 137)  # timeout(1): 124, or 128+SIGKILL with -s KILL
 
 
 class Mode:
@@ -36,19 +38,25 @@ class Section:
     status: int
 
     def failure(self, what: str) -> Unknown:
+        if self.status in _KILLED_BY_TIMEOUT:
+            return Unknown(f"{what} did not finish in time (killed by the probe's step timeout)")
         words = self.stderr.strip().splitlines()
         detail = f": {words[-1]}" if words else ""
         return Unknown(f"{what} failed (exit {self.status}){detail}")
 
 
-def probe_command(nonce: str, mode: str, ctids: tuple[str, ...] = ()) -> str:
-    """The one command line sent to a node: ``sh -c SCRIPT havengate-probe NONCE MODE CTID…``."""
+def probe_command(nonce: str, mode: str, ctids: tuple[str, ...] = (),
+                  step_timeout: int = DEFAULT_STEP_TIMEOUT) -> str:
+    """The one command line sent to a node: ``sh -c SCRIPT havengate-probe NONCE MODE T CTID…``."""
     if not _NONCE.fullmatch(nonce):
         raise ValueError("nonce must be 16-64 lowercase hex digits")
     if mode not in (Mode.FULL, Mode.NODE):
         raise ValueError(f"unknown probe mode {mode!r}")
+    if not isinstance(step_timeout, int) or step_timeout < 1:
+        raise ValueError("step timeout must be a positive number of seconds")
     return shell_command(
-        "sh", "-c", PROBE_SCRIPT, "havengate-probe", nonce, mode, *(validate_ctid(c) for c in ctids)
+        "sh", "-c", PROBE_SCRIPT, "havengate-probe", nonce, mode, str(step_timeout),
+        *(validate_ctid(c) for c in ctids),
     )
 
 
@@ -154,9 +162,13 @@ def _container(row, sections: dict[str, Section]) -> Container:
     java_files: tuple[str, ...] | Unknown = Unknown("container is running: processes were read")
     if inside is not None:
         cpus_seen, java_processes = _parse_inside(inside, ctid)
+    private = None if isinstance(conf, Unknown) else conf.ve_private
     if files is not None:
+        lines = [line for line in files.stdout.splitlines() if line.strip()]
+        scanned = [line.removeprefix("private ") for line in lines if line.startswith("private ")]
+        private = scanned[0] if scanned else private
         java_files = (
-            tuple(line for line in files.stdout.splitlines() if line.strip())
+            tuple(line for line in lines if not line.startswith("private "))
             if files.status == 0
             else files.failure("scanning the private area")
         )
@@ -166,7 +178,7 @@ def _container(row, sections: dict[str, Section]) -> Container:
         ctid=ctid,
         status=row.status,
         hostname=hostname,
-        private=row.private,
+        private=private,
         conf=conf,
         cpus_seen=cpus_seen,
         java_processes=java_processes,

@@ -18,16 +18,15 @@ class VzlistError(ValueError):
 
 @dataclass(frozen=True)
 class VzlistRow:
-    """One line of ``vzlist -a -H -o ctid,status,hostname,private``."""
+    """One line of ``vzlist -a -H -o veid,status,hostname`` (fields of every vzctl 3.x/4.x)."""
 
     ctid: str
     status: str
     hostname: str | None
-    private: str | None
 
 
 def parse_vzlist(stdout: str, stderr: str, status: int) -> tuple[VzlistRow, ...]:
-    """Rows of the probe's vzlist call; private is last so vzlist never truncates it."""
+    """Rows of the probe's vzlist call; hostname is last so vzlist never truncates it."""
     if status != 0:
         # vzlist before 2012 exits 1 when a node has no container at all.
         if status == 1 and not stdout.strip() and _says_no_containers(stderr):
@@ -38,18 +37,11 @@ def parse_vzlist(stdout: str, stderr: str, status: int) -> tuple[VzlistRow, ...]
     for number, line in enumerate(stdout.splitlines(), start=1):
         if not line.strip():
             continue
-        fields = line.split(None, 3)
-        if len(fields) != 4 or not fields[0].isdigit() or fields[1] not in VZLIST_STATUSES:
-            raise VzlistError(f"line {number} is not 'CTID STATUS HOSTNAME PRIVATE': {line!r:.80}")
-        ctid, state, hostname, private = fields
-        rows.append(
-            VzlistRow(
-                ctid=ctid,
-                status=state,
-                hostname=None if hostname == "-" else hostname,
-                private=None if private == "-" else private,
-            )
-        )
+        fields = line.split()
+        if len(fields) != 3 or not fields[0].isdigit() or fields[1] not in VZLIST_STATUSES:
+            raise VzlistError(f"line {number} is not 'CTID STATUS HOSTNAME': {line!r:.80}")
+        ctid, state, hostname = fields
+        rows.append(VzlistRow(ctid=ctid, status=state, hostname=None if hostname == "-" else hostname))
     return tuple(rows)
 
 
