@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from lab import JavaSpec, Lab, default_conf  # noqa: E402
+from lab import JavaSpec, Lab, default_conf
 
-from havengate.facts.probe import Mode, probe_command  # noqa: E402
+from havengate.facts.probe import Mode, probe_command
 
 SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
 

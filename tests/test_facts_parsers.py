@@ -58,7 +58,7 @@ def test_ctid_conf_read_like_vzctl(fixture_text):
     ("line", "expect_value", "problem"),
     [
         ('CPUS = "2"', None, "not a plain name"),
-        ('CPUS="2', "2", "unbalanced quote"),
+        ('CPUS="2', None, "unbalanced quote"),
         ('CPUS="2" # two', "2", "vzctl <= 3.0 keeps it"),
         ('HOSTNAME="a b"', None, None),
         ("HOSTNAME=a b", None, "more than one word"),
@@ -76,6 +76,13 @@ def test_ctid_conf_oddities_are_problems_not_crashes(line, expect_value, problem
         assert not conf.problems
     else:
         assert problem in messages
+
+
+def test_ctid_conf_rejected_line_makes_the_value_unknown():
+    conf = parse_ctid_conf('CPUS="1"\nCPUMASK="0\n', "101")
+    assert conf.cpus == 1 and isinstance(conf.cpumask, Unknown)  # not "pinned to CPU 0"
+    assert "unbalanced quote" in conf.cpumask.reason
+    assert parse_ctid_conf('CPUMASK="0"\nCPUMASK="1\n', "101").cpumask.cpus == (0,)
 
 
 def test_ctid_conf_bad_cpus_is_unknown_not_zero():

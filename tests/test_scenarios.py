@@ -209,3 +209,23 @@ def test_a_hanging_command_is_bounded(tmp_path):
 
         whole = havengate(own, "facts", "master", "--timeout", "2", timeout=60)
         assert whole.returncode == 3 and "timed out after 2 s" in whole.stderr
+
+
+def test_malformed_conf_is_never_a_false_go(tmp_path):
+    """An unbalanced quote on CPUMASK: vzctl rejects the line, so the pin is not real."""
+    with Lab(tmp_path / "lab") as own:
+        master = own.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
+        own.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        master.add_container("108", conf=default_conf("108", cpus=1), java=[JavaSpec(ports=[PORT])])
+        assert master.container("108").wait_listening(PORT, timeout=20)
+        master.write_conf("108", master.read_conf_bytes("108") + b'CPUMASK="0\n\x00\xff junk\n'
+                          b'DESCRIPTION="\x1b[2J"\nHOSTNAME="ct108;$(reboot)"\nCPUS = "2"\n')
+        result = havengate(own, "check", "--source", "master", "--target", "slave",
+                           "--no-baseline")
+        assert result.returncode == 3, result.stderr
+        assert "Traceback" not in result.stderr and "\x1b" not in result.stdout
+        row = next(line for line in result.stdout.splitlines() if line.startswith("108 "))
+        assert "UNKNOWN" in row and "1/?" in row
+        for words in ("unbalanced quote", "binary or control characters", "command substitution",
+                      "not a plain name"):
+            assert words in result.stdout

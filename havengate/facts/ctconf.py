@@ -23,6 +23,7 @@ _ACCUMULATING_KEYS = frozenset({"IP_ADDRESS"})
 def parse_ctid_conf(text: str, ctid: str) -> CtConf:
     """Parse CTID.conf text; never raises on odd content, reports it as problems."""
     values: dict[str, str] = {}
+    unreadable: dict[str, str] = {}  # keys whose first line vzctl 3.1+ rejects, and why
     problems: list[ConfProblem] = []
 
     for number, raw in enumerate(text.split("\n"), start=1):
@@ -42,9 +43,13 @@ def parse_ctid_conf(text: str, ctid: str) -> CtConf:
                             "vzctl ignores it and sh fails on it")
             )
             continue
-        value, value_problem = _unquote(value)
+        value, value_problem, rejected = _unquote(value)
         if value_problem:
             problems.append(ConfProblem(number, f"{key}: {value_problem}"))
+        if rejected:
+            if key not in values:
+                unreadable.setdefault(key, f"line {number}: {value_problem}")
+            continue
         problem = _sh_problem(raw)
         if problem:
             problems.append(ConfProblem(number, f"{key}: {problem}"))
@@ -57,21 +62,29 @@ def parse_ctid_conf(text: str, ctid: str) -> CtConf:
 
     return CtConf(
         values=values,
-        cpus=_cpus(values.get("CPUS")),
-        cpumask=_cpumask(values.get("CPUMASK")),
+        cpus=_unreadable("CPUS", unreadable) or _cpus(values.get("CPUS")),
+        cpumask=_unreadable("CPUMASK", unreadable) or _cpumask(values.get("CPUMASK")),
         ve_private=_expand_veid(values.get("VE_PRIVATE"), ctid),
         ve_root=_expand_veid(values.get("VE_ROOT"), ctid),
         problems=tuple(problems),
     )
 
 
-def _unquote(value: str) -> tuple[str, str | None]:
-    """vzctl 3.1+: a value starting with '"' ends at the last '"' on the line."""
+def _unreadable(key: str, unreadable: dict[str, str]) -> Unknown | None:
+    """A key whose first line vzctl rejects: its effective value cannot be told."""
+    return Unknown(f"{key} {unreadable[key]}") if key in unreadable else None
+
+
+def _unquote(value: str) -> tuple[str, str | None, bool]:
+    """vzctl 3.1+: a value starting with '"' ends at the last '"' on the line.
+
+    Returns (value, problem, rejected): vzctl 3.1+ refuses a line whose quote never closes.
+    """
     if not value.startswith('"'):
-        return value, None
+        return value, None, False
     end = value.rfind('"')
     if end == 0:
-        return value[1:], "unbalanced quote"
+        return value[1:], "unbalanced quote (vzctl rejects the line)", True
     trailing = value[end + 1 :].strip()
     note = (
         f"text after the closing quote ({trailing!r}): vzctl >= 3.1 ignores it, "
@@ -79,7 +92,7 @@ def _unquote(value: str) -> tuple[str, str | None]:
         if trailing
         else None
     )
-    return value[1:end], note
+    return value[1:end], note, False
 
 
 def _sh_problem(raw: str) -> str | None:

@@ -26,7 +26,7 @@ def render_text(report: Report) -> str:
         lines.extend(f"  - {error}" for error in report.errors)
     lines.append("")
     lines.append(_summary(report))
-    return "\n".join(lines) + "\n"
+    return "\n".join(_printable(line) for line in lines) + "\n"
 
 
 def _node_line(role: str, node: NodeSummary | None) -> str:
@@ -54,6 +54,11 @@ def _row(container: ContainerResult) -> tuple[str, ...]:
         _VERDICT_WORDS.get(container.verdict, container.verdict),
         container.fix or "-",
     )
+
+
+def _printable(text: str) -> str:
+    """Values from nodes (hostnames, argv) must not drive the operator's terminal."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:

@@ -522,7 +522,7 @@ class FakeNode:
 
     def conf_text(self, ctid: str) -> str | None:
         try:
-            return self.conf_path(ctid).read_text()
+            return self.conf_path(ctid).read_text(errors="replace")  # vzctl reads bytes
         except FileNotFoundError:
             return None
 
