@@ -229,3 +229,17 @@ def test_malformed_conf_is_never_a_false_go(tmp_path):
         for words in ("unbalanced quote", "binary or control characters", "command substitution",
                       "not a plain name"):
             assert words in result.stdout
+
+
+def test_pre_migrate_hook_on_the_source_node(lab):
+    """The vzmigrate pre hook runs on the source: source `local`, target over SSH."""
+    bindir = str(Path(HAVENGATE).parent)
+    hook = Path(__file__).resolve().parent.parent / "hooks" / "pre-migrate"
+    for ctid, expected in (("101", 1), ("102", 0)):
+        command = (f"PATH={bindir}:$PATH {hook} slave {ctid} --ssh-config {lab.ssh_config} "
+                   "--no-baseline -q")
+        result = lab.ssh("master", command, timeout=120)
+        assert result.returncode == expected, result.stdout + result.stderr
+        row = next(line for line in result.stdout.splitlines() if line.startswith(f"{ctid} "))
+        assert ("NO-GO" if expected else "GO") in row
+    assert "source: local  kernel 2.6.24-12-pve" in result.stdout
