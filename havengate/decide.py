@@ -15,6 +15,7 @@ from havengate.assess.finding import Finding, Severity
 class Policy(str, enum.Enum):
     BLOCK = "block"  # an error finding stops the move (default)
     WARN = "warn"  # error findings are reported as warnings; the move goes on
+    PATCH = "patch"  # fix what HG001 blocks (act/), then judge the container again
 
 
 class UnrecognisedKernel(str, enum.Enum):

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from havengate import __version__
-from havengate.assess import Assessment, assess
+from havengate.assess import Assessment, assess, assess_container
 from havengate.assess.finding import Finding, Severity
 from havengate.assess.rules.common import java_evidence, version_text
-from havengate.decide import EXIT_CODES, Decision, PolicyConfig, decide, overall
+from havengate.decide import EXIT_CODES, Decision, Policy, PolicyConfig, Verdict, decide, overall
 from havengate.errors import HavengateError, UsageError
 from havengate.facts.model import Container, NodeFacts, Unknown
-from havengate.report.model import ContainerResult, NodeSummary, Port, Report
+from havengate.report.model import ContainerResult, NodeSummary, PatchSummary, Port, Report
 
 UNREACHABLE_RULE = "HG000"
 
@@ -51,14 +51,25 @@ def gather(jobs: dict[str, Callable[[], NodeFacts]]) -> dict[str, NodeResult]:
     return dict(zip(jobs, results, strict=True))
 
 
+# Fixes a container on the source; returns what it did and the container as it is now
+# (None when nothing was written, e.g. --dry-run). Side effects live in act/, not here.
+Patcher = Callable[[Container], tuple[PatchSummary, Container | None]]
+PATCHABLE_RULES = frozenset({"HG001"})
+
+
 def run_check(
     source: NodeResult,
     target: NodeResult,
     ctids: tuple[str, ...],
     config: PolicyConfig,
     command: str = "check",
+    patcher: Patcher | None = None,
 ) -> tuple[Report, list[Assessment]]:
-    """The gate's report (verdict and exit code included) and the assessments behind it."""
+    """The gate's report (verdict and exit code included) and the assessments behind it.
+
+    With ``--policy patch`` a container blocked only by patchable rules is handed to
+    ``patcher``, then assessed again on its new configuration: ``patched`` if that passes.
+    """
     errors: list[str] = []
     assessments: list[Assessment] = []
     results: list[ContainerResult] = []
@@ -75,9 +86,14 @@ def run_check(
         else:
             assessments = [_unassessable(c, target) for c in source.containers
                            if not ctids or c.ctid in ctids]
-        for assessment in assessments:
+        for index, assessment in enumerate(assessments):
             decision = decide(assessment.findings, config)
-            results.append(_container_result(assessment, decision))
+            patch = None
+            if patcher and config.policy == Policy.PATCH and _patchable(decision):
+                assessment, decision, patch = _patch_and_reassess(
+                    assessment, decision, source, target, config, patcher)
+                assessments[index] = assessment
+            results.append(_container_result(assessment, decision, patch))
     else:
         results = [_unknown_ctid(ctid, "source facts unavailable") for ctid in ctids]
 
@@ -97,6 +113,25 @@ def run_check(
         errors=tuple(errors),
     )
     return report, assessments
+
+
+def _patchable(decision: Decision) -> bool:
+    blocking = {f.rule for f in decision.findings if f.severity == Severity.ERROR}
+    return decision.verdict == Verdict.NO_GO and bool(blocking) and blocking <= PATCHABLE_RULES
+
+
+def _patch_and_reassess(
+    assessment: Assessment, decision: Decision, source: NodeFacts, target: NodeFacts,
+    config: PolicyConfig, patcher: Patcher,
+) -> tuple[Assessment, Decision, PatchSummary]:
+    summary, patched = patcher(assessment.container)
+    if patched is None or not isinstance(target, NodeFacts):
+        return assessment, decision, summary
+    again = assess_container(source, target, patched)
+    redecided = decide(again.findings, config)
+    if redecided.verdict == Verdict.GO:
+        redecided = replace(redecided, verdict=Verdict.PATCHED)
+    return again, redecided, summary
 
 
 def _refuse_absent_ctids(source: NodeFacts, ctids: tuple[str, ...]) -> None:
@@ -128,7 +163,8 @@ def _unknown_ctid(ctid: str, reason: str) -> ContainerResult:
     )
 
 
-def _container_result(assessment: Assessment, decision: Decision) -> ContainerResult:
+def _container_result(assessment: Assessment, decision: Decision,
+                      patch: PatchSummary | None = None) -> ContainerResult:
     container = assessment.container
     conf = container.conf
     if isinstance(conf, Unknown):
@@ -153,6 +189,7 @@ def _container_result(assessment: Assessment, decision: Decision) -> ContainerRe
         findings=decision.findings,
         fix=fix,
         java_ports=java_ports(container),
+        patch=patch,
     )
 
 

@@ -25,6 +25,26 @@ class Port:
 
 
 @dataclass(frozen=True)
+class ChangeSummary:
+    key: str
+    before: str | None
+    after: str
+
+
+@dataclass(frozen=True)
+class PatchSummary:
+    """What the act step did (or, with --dry-run, would do) to one container's CTID.conf."""
+
+    host: str
+    status: str  # patched | already | planned | reverted | failed
+    method: str | None
+    journal_id: str | None
+    changes: tuple[ChangeSummary, ...]
+    notes: tuple[str, ...]
+    diff: str
+
+
+@dataclass(frozen=True)
 class ContainerResult:
     ctid: str
     hostname: str | None
@@ -38,6 +58,7 @@ class ContainerResult:
     findings: tuple[Finding, ...]
     fix: str | None
     java_ports: tuple[Port, ...]
+    patch: PatchSummary | None = None
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from havengate.assess.finding import Severity
-from havengate.report.model import ContainerResult, NodeSummary, Report
+from havengate.report.model import ContainerResult, NodeSummary, PatchSummary, Report
 
 _VERDICT_WORDS = {"go": "GO", "no-go": "NO-GO", "unknown": "UNKNOWN", "patched": "PATCHED"}
 _HEADERS = ("CT", "HOSTNAME", "JAVA", "CPUS SEEN", "CPUS/MASK", "VERDICT", "FIX")
 
 
 def render_text(report: Report) -> str:
+    if report.command in ("patch", "revert"):
+        return _render_patches(report)
     lines = [_node_line("source", report.source), _node_line("target", report.target), ""]
     if report.containers:
-        lines.extend(_table([_row(c) for c in report.containers]))
+        lines.extend(_table([_HEADERS, *(_row(c) for c in report.containers)]))
         details = [_details(c) for c in report.containers]
         details = [d for d in details if d]
         if details:
@@ -62,17 +64,57 @@ def _printable(text: str) -> str:
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(row[i]) for row in [_HEADERS, *rows]) for i in range(len(_HEADERS))]
+    """Columns as wide as their widest cell; the first row is the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            for row in [_HEADERS, *rows]]
+            for row in rows]
+
+
+def _render_patches(report: Report) -> str:
+    host = report.source.host if report.source else "?"
+    rows = [("CT", "RESULT", "METHOD", "CHANGE", "JOURNAL")]
+    for container in report.containers:
+        patch = container.patch
+        if patch is None:
+            continue
+        rows.append((container.ctid, patch.status, patch.method or "-", _changes(patch) or "-",
+                     patch.journal_id or "-"))
+    lines = [f"{report.command} on {host}", "", *_table(rows)]
+    for container in report.containers:
+        if container.patch and (container.patch.notes or container.patch.diff):
+            lines.append("")
+            lines.append(f"CT {container.ctid}:")
+            lines.extend(f"  - {note}" for note in container.patch.notes)
+            if container.patch.diff:
+                lines.extend(f"  {line}" for line in container.patch.diff.splitlines())
+    counts: dict[str, int] = {}
+    for container in report.containers:
+        if container.patch:
+            counts[container.patch.status] = counts.get(container.patch.status, 0) + 1
+    done = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    lines += ["", f"verdict: {_VERDICT_WORDS.get(report.verdict, report.verdict)} "
+                  f"(exit {report.exit_code}; {done})"]
+    return "\n".join(_printable(line) for line in lines) + "\n"
+
+
+def _changes(patch: PatchSummary) -> str:
+    return ", ".join(f"{c.key} {c.before if c.before is not None else '(unset)'} -> {c.after}"
+                     for c in patch.changes)
 
 
 def _details(container: ContainerResult) -> list[str]:
     shown = [f for f in container.findings if f.severity >= Severity.WARNING]
-    if not shown:
+    if not shown and not container.patch:
         return []
     lines = [f"CT {container.ctid} ({container.hostname or 'no hostname'}): "
              f"{_VERDICT_WORDS.get(container.verdict, container.verdict)}"]
+    patch = container.patch
+    if patch:
+        lines.append(f"  auto-patch {patch.status}" + (f" ({patch.method})" if patch.method else "")
+                     + (f": {_changes(patch)}" if patch.changes else "")
+                     + (f"; journal {patch.journal_id}" if patch.journal_id else ""))
+        lines.extend(f"      - {note}" for note in patch.notes)
+        lines.extend(f"      {line}" for line in patch.diff.splitlines())
     for finding in shown:
         lines.append(f"  {finding.rule} {finding.severity.label}: {finding.message}")
         lines.extend(f"      - {item}" for item in finding.evidence)

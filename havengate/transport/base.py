@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
+
+from havengate.errors import HavengateError
+
+# Hold an flock until our end of the channel closes: a kill -9 of havengate drops the
+# connection, cat sees EOF, and the lock is gone with it. Arguments: LOCKFILE WAIT.
+LOCK_SCRIPT = r"""
+mkdir -p "${1%/*}" || exit 3
+exec flock -w "$2" "$1" sh -c 'echo locked; exec cat >/dev/null'
+"""
+LOCK_BUSY = 1  # flock -w: the lock was not had in time
+
+
+class LockBusy(HavengateError):
+    """Another havengate holds the container's lock on the node (exit 3)."""
+
+    exit_code = 3
 
 
 @dataclass(frozen=True)
@@ -22,6 +39,10 @@ class Transport(Protocol):
 
     def run(self, command: str, *, timeout: float) -> Result:
         """Run ``command`` with the node's shell; raise TransportError if we could not ask."""
+        ...
+
+    def lock(self, path: str, wait: float) -> AbstractContextManager[None]:
+        """Hold an exclusive lock file on the node; raise LockBusy after ``wait`` seconds."""
         ...
 
     def close(self) -> None: ...

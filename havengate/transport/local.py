@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 from invoke import Context
 from invoke.exceptions import CommandTimedOut, Failure, ThreadException
 
 from havengate.errors import TransportError
-from havengate.transport.base import Result
+from havengate.transport.base import LockBusy, Result
 
 
 class LocalTransport:
@@ -25,6 +32,29 @@ class LocalTransport:
         except (Failure, ThreadException, OSError) as exc:
             raise TransportError(self.name, f"could not run a local command: {exc}") from exc
         return Result(stdout=result.stdout, stderr=result.stderr, exited=result.exited)
+
+    @contextmanager
+    def lock(self, path: str, wait: float) -> Iterator[None]:
+        """flock(2) on the lock file, polled until ``wait`` runs out (released on any exit)."""
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise TransportError(self.name, f"cannot open lock {path}: {exc.strerror}") from exc
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise LockBusy(f"{self.name}: {path} is held by another havengate; "
+                                       f"gave up after {wait:g} s") from None
+                    time.sleep(0.1)
+            yield
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,8 @@ from fabric import Config, Connection
 from invoke.exceptions import CommandTimedOut, Failure, ThreadException
 
 from havengate.errors import TransportError, UsageError
-from havengate.transport.base import Result
+from havengate.quoting import shell_command
+from havengate.transport.base import LOCK_BUSY, LOCK_SCRIPT, LockBusy, Result
 
 DEFAULT_SSH_CONFIG = Path("~/.ssh/config")
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
@@ -160,6 +164,31 @@ class SshTransport:
             ) from exc
         return Result(stdout=result.stdout, stderr=result.stderr, exited=result.exited)
 
+    @contextmanager
+    def lock(self, path: str, wait: float) -> Iterator[None]:
+        """flock on the node, held by a session of its own that lives as long as we do."""
+        self.open()
+        try:
+            channel = self._connection.client.get_transport().open_session()
+            channel.settimeout(wait + self._options.connect_timeout)
+            channel.exec_command(shell_command("sh", "-c", LOCK_SCRIPT, "havengate-lock", path,
+                                               str(max(1, round(wait)))))
+            deadline = time.monotonic() + wait + self._options.connect_timeout
+            answer = _read_line(channel, deadline)
+        except (paramiko.SSHException, OSError) as exc:
+            raise TransportError(self.name, f"cannot take lock {path}: {exc}") from exc
+        try:
+            if answer != "locked":
+                status = channel.recv_exit_status() if channel.exit_status_ready() else None
+                if status == LOCK_BUSY:
+                    raise LockBusy(f"{self.name}: {path} is held by another havengate; "
+                                   f"gave up after {wait:g} s")
+                raise TransportError(self.name, f"cannot take lock {path} (exit {status}): "
+                                     f"{channel.recv_stderr(4096).decode(errors='replace').strip()}")
+            yield
+        finally:
+            channel.close()
+
     def close(self) -> None:
         self._connection.close()
 
@@ -169,3 +198,16 @@ def _os_reason(exc: OSError) -> str:
     if errors:
         return "; ".join(f"{addr[0]}:{addr[1]} {err.strerror or err}" for addr, err in errors.items())
     return exc.strerror or str(exc)
+
+
+def _read_line(channel: paramiko.Channel, deadline: float) -> str:
+    """The first line the channel prints, or what it printed before it closed."""
+    data = b""
+    while b"\n" not in data and time.monotonic() < deadline:
+        chunk = channel.recv(64)
+        if not chunk:
+            break
+        data += chunk
+    if not data:
+        channel.recv_exit_status()  # closed without a word: wait for its status
+    return data.decode(errors="replace").strip()

@@ -1,0 +1,225 @@
+"""Apply and revert the fix on a node: journaled, locked, atomic, verified by re-reading.
+
+Order of a patch (each step survives a kill -9 of havengate):
+  lock CT on the node -> read CTID.conf -> finish or close interrupted journal entries ->
+  plan -> journal "started" (with the exact old bytes) -> vzctl set … --save, or stage the
+  new bytes beside the file and rename them over it -> re-read and check the values ->
+  journal "completed".
+vzctl can exit 0 without saving anything (ENOSYS on 2.6.24, vzctl <= 3.1), so the file is
+always re-read; if vzctl did not write the values, the file is written directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+
+from havengate.act import remote
+from havengate.act.journal import Entry, Journal
+from havengate.act.plan import (
+    Method,
+    PatchPlan,
+    PatchSettings,
+    conf_path,
+    plan_patch,
+    rewrite_conf,
+    satisfied,
+    sha256,
+)
+from havengate.errors import HavengateError
+from havengate.facts.model import Unknown
+from havengate.transport.base import Transport
+
+log = logging.getLogger("havengate")
+
+LOCK_DIR = "/var/lock/havengate"
+DEFAULT_LOCK_WAIT = 30.0
+CRASH_ENV = "HAVENGATE_CRASH_AT"  # fault injection for the crash tests: kill -9 at a step
+CRASH_POINTS = ("before-journal", "after-journal", "during-write", "after-write")
+
+
+class PatchFailed(HavengateError):
+    """The values are not in the file after writing: the journal says what happened."""
+
+    exit_code = 1
+
+
+class RevertRefused(HavengateError):
+    exit_code = 1
+
+
+@dataclass
+class Outcome:
+    """What happened to one container; ``status``: patched, already, planned, reverted."""
+
+    host: str
+    ctid: str
+    status: str
+    plan: PatchPlan | None = None
+    method: str | None = None
+    journal_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+    diff: str = ""
+    final: bytes = b""  # CTID.conf as it is after this step (re-read from the node)
+
+
+def lock_path(ctid: str) -> str:
+    return f"{LOCK_DIR}/{ctid}.lock"
+
+
+def _crashpoint(name: str) -> None:
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def patch_container(
+    transport: Transport, ctid: str, settings: PatchSettings, journal: Journal, *,
+    vzctl_version: tuple[int, ...] | Unknown | None, rule: str = "HG001", dry_run: bool = False,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+) -> Outcome:
+    host = transport.name
+    path = conf_path(ctid)
+    with transport.lock(lock_path(ctid), lock_wait):
+        current = remote.read_conf(transport, path)
+        notes = [] if dry_run else _recover(transport, journal, host, ctid, current)
+        plan = plan_patch(host, ctid, current.data, settings, vzctl_version)
+        if not plan.needed:
+            notes.append(f"{path} already holds {_values_text(settings.values())}: nothing to do")
+            return Outcome(host, ctid, "already", plan, notes=notes, final=current.data)
+        if dry_run:
+            return Outcome(host, ctid, "planned", plan, method=plan.method.value,
+                           notes=notes, diff=describe(plan))
+        _crashpoint("before-journal")
+        patch_id = journal.start(
+            node=host, ctid=ctid, path=path, rule=rule, strategy=settings.strategy.value,
+            method=plan.method.value,
+            changes=[{"key": c.key, "before": c.before, "after": c.after} for c in plan.changes],
+            previous=current.data, previous_sha256=sha256(current.data),
+            intended_sha256=sha256(plan.intended), mode=current.mode, uid=current.uid,
+            gid=current.gid,
+        )
+        _crashpoint("after-journal")
+        method, final = _apply(transport, plan, current, settings, notes)
+        _crashpoint("after-write")
+        if not satisfied(final.data, ctid, settings):
+            journal.record(patch_id, "failed", result_sha256=sha256(final.data),
+                           note="values not in the file after writing")
+            raise PatchFailed(f"{host}: {path} does not hold {_values_text(settings.values())} "
+                              f"after the patch (journal {patch_id})")
+        journal.record(patch_id, "completed", result_sha256=sha256(final.data),
+                       note="; ".join(notes) or None)
+        return Outcome(host, ctid, "patched", plan, method=method, journal_id=patch_id,
+                       notes=notes, final=final.data)
+
+
+def _apply(transport: Transport, plan: PatchPlan, current: remote.ConfFile,
+           settings: PatchSettings, notes: list[str]) -> tuple[str, remote.ConfFile]:
+    if plan.method == Method.VZCTL:
+        result = transport.run(plan.vzctl_command, timeout=remote.COMMAND_TIMEOUT)
+        after = remote.read_conf(transport, plan.path)
+        if satisfied(after.data, plan.ctid, settings):
+            return Method.VZCTL.value, after
+        notes.append(f"`{plan.vzctl_command}` exited {result.exited} but the file does not hold "
+                     "the values: written directly instead")
+        current = after
+    values = {c.key: c.after for c in plan.changes}
+    _write(transport, current, rewrite_conf(current.data, values))
+    return Method.EDIT.value, remote.read_conf(transport, plan.path)
+
+
+def _write(transport: Transport, current: remote.ConfFile, data: bytes) -> None:
+    staged = remote.stage(transport, current, data)
+    _crashpoint("during-write")
+    remote.commit(transport, staged, current, sha256(current.data))
+
+
+def _recover(transport: Transport, journal: Journal, host: str, ctid: str,
+             current: remote.ConfFile) -> list[str]:
+    """Close journal entries a crash left open, judging by the file's bytes now."""
+    notes = []
+    digest = sha256(current.data)
+    for entry in journal.open_entries(host, ctid):
+        if entry.state != "started":
+            continue
+        if digest == entry.intended_sha256:
+            journal.record(entry.id, "completed", result_sha256=digest,
+                           note="the write had happened before an interruption")
+            notes.append(f"interrupted patch {entry.id} had been written: marked completed")
+        elif digest == entry.previous_sha256:
+            journal.record(entry.id, "abandoned", note="interrupted before the file changed")
+            notes.append(f"interrupted patch {entry.id} had not been written: marked abandoned")
+        else:
+            notes.append(f"interrupted patch {entry.id}: the file matches neither its old nor "
+                         "its new bytes; check it (havengate revert --force restores the old)")
+    remote.discard(transport, current.path)
+    return notes
+
+
+def revert_container(
+    transport: Transport, ctid: str, journal: Journal, *, force: bool = False,
+    dry_run: bool = False, lock_wait: float = DEFAULT_LOCK_WAIT,
+) -> Outcome:
+    host = transport.name
+    entry = _last_patch(journal, host, ctid)
+    with transport.lock(lock_path(ctid), lock_wait):
+        current = remote.read_conf(transport, entry.path)
+        digest = sha256(current.data)
+        if digest == entry.previous_sha256:
+            if not dry_run:
+                journal.record(entry.id, "reverted", note="file already held its old bytes")
+            return Outcome(host, ctid, "already", journal_id=entry.id,
+                           notes=[f"{entry.path} already holds the bytes from before {entry.id}"])
+        patched = {entry.intended_sha256, entry.result_sha256} - {None}
+        if digest not in patched and not force:
+            raise RevertRefused(
+                f"{host}: {entry.path} changed since patch {entry.id} (sha256 {digest[:12]}…); "
+                "not reverting: --force restores the bytes from before the patch anyway")
+        restore = remote.ConfFile(path=entry.path, data=current.data, mode=entry.mode,
+                                  uid=entry.uid, gid=entry.gid)
+        if dry_run:
+            return Outcome(host, ctid, "planned", journal_id=entry.id,
+                           diff=_diff(entry.path, current.data, entry.previous))
+        _write(transport, restore, entry.previous)
+        final = remote.read_conf(transport, entry.path)
+        if final.data != entry.previous:
+            raise PatchFailed(f"{host}: {entry.path} does not hold its old bytes after revert")
+        journal.record(entry.id, "reverted", result_sha256=sha256(final.data),
+                       note="forced" if digest not in patched else None)
+        return Outcome(host, ctid, "reverted", journal_id=entry.id)
+
+
+def _last_patch(journal: Journal, host: str, ctid: str) -> Entry:
+    entries = [e for e in journal.open_entries(host, ctid)
+               if e.state in ("started", "completed", "failed")]
+    if not entries:
+        raise RevertRefused(f"no patch of CT {ctid} on {host} to revert in {journal.path}")
+    return entries[-1]
+
+
+def describe(plan: PatchPlan) -> str:
+    """Exactly what a patch would do: the command and/or the edit, as a unified diff."""
+    lines = [f"# on {plan.host}, CT {plan.ctid}: " + ", ".join(
+        f"{c.key} {c.before if c.before is not None else '(unset)'} -> {c.after}"
+        for c in plan.changes)]
+    if plan.method == Method.VZCTL:
+        lines.append(f"would run: {plan.vzctl_command}")
+        lines.append("then re-read the file; if the values are not there, write this edit:")
+    else:
+        lines.append(f"would edit {plan.path} (vzctl on the node has no --cpumask), atomically:")
+    lines.append(_diff(plan.path, plan.previous, plan.intended))
+    return "\n".join(lines)
+
+
+def _diff(path: str, before: bytes, after: bytes) -> str:
+    import difflib
+
+    old = before.decode("utf-8", "replace").splitlines(keepends=True)
+    new = after.decode("utf-8", "replace").splitlines(keepends=True)
+    return "".join(difflib.unified_diff(old, new, fromfile=f"{path} (now)",
+                                        tofile=f"{path} (after)")).rstrip("\n")
+
+
+def _values_text(values: dict[str, str]) -> str:
+    return " ".join(f'{key}="{value}"' for key, value in values.items())

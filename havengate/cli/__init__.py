@@ -1,0 +1,77 @@
+"""The command line: parse, call the library, render, exit. Nothing else here.
+
+Exit codes (every command): 0 go, 1 no-go, 2 usage or configuration error,
+3 could not assess (node unreachable, probe failed) and nothing was blocked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+
+from havengate import __version__
+from havengate.cli import check, patch
+from havengate.cli.options import log
+from havengate.decide import ExitCode
+from havengate.errors import HavengateError
+
+DESCRIPTION = """\
+Pre/post-migration gate for OpenVZ container moves.
+
+A threaded JVM in a container that sees one CPU (CPUS=1) on a multi-core 2.6.32 OpenVZ
+node can hang forever in futex waits: alive, no ports open, only kill -9 stops it. On
+2.6.24 the same container saw every host CPU and ran fine. havengate checks each
+container before the move and says go, no-go or unknown, with the fix; it can apply the
+fix (journaled, revertible).
+
+exit codes: 0 go | 1 no-go | 2 usage/config error | 3 could not assess
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="havengate", description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"havengate {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    check.register(commands)
+    patch.register(commands)
+    return parser
+
+
+def _configure_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("havengate: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+    if not verbose:
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help/--version exit 0
+        return int(exc.code or 0)
+    _configure_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
+    try:
+        return int(args.handler(args))
+    except HavengateError as exc:
+        print(f"havengate: error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("havengate: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug must still end in one line and "could not assess"
+        if getattr(args, "verbose", False):
+            traceback.print_exc()
+        print(f"havengate: internal error: {type(exc).__name__}: {exc} (rerun with -v)",
+              file=sys.stderr)
+        return int(ExitCode.UNKNOWN)

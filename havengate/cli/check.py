@@ -1,0 +1,162 @@
+"""``havengate check`` and ``havengate facts``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from havengate.act import failed, summarise
+from havengate.act.journal import Journal
+from havengate.act.patch import patch_container
+from havengate.cli.options import (
+    Unassessable,
+    collector,
+    emit,
+    log,
+    output_group,
+    patch_flags,
+    patch_group,
+    ssh_group,
+    state_group,
+    transport_for,
+)
+from havengate.config import load_config
+from havengate.decide import ExitCode, Policy, PolicyConfig, UnrecognisedKernel
+from havengate.errors import HavengateError, UsageError
+from havengate.facts.ctconf import parse_ctid_conf
+from havengate.facts.document import facts_document, load_facts
+from havengate.facts.model import Container, NodeFacts, Unknown
+from havengate.facts.probe import Mode
+from havengate.gate import NodeFailure, Patcher, gather, run_check
+from havengate.quoting import validate_ctid
+from havengate.report import FORMATTERS
+from havengate.report.model import PatchSummary
+from havengate.state import StateError, record_baselines
+
+CHECK_EPILOG = """\
+HOST is `local`, [user@]host[:port], or a Host alias of the OpenSSH client config.
+Host keys are checked against known_hosts; unknown or changed keys are refused.
+
+examples:
+  havengate check --source local --target slave1            # vzmigrate pre hook
+  havengate check 101 102 --source master --target slave1 --format json -o report.json
+  havengate check --source-facts master.json --target-facts slave.json   # offline / CI
+  havengate check --source master --target slave1 --policy patch --dry-run
+"""
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    check = commands.add_parser(
+        "check", parents=[ssh_group(), output_group(), state_group(), patch_group()],
+        help="pre-move gate: go / no-go / unknown per container",
+        description="Decide, per container on the source, whether it may move to the target.",
+        epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("ctids", nargs="*", metavar="CTID",
+                       help="containers to check (default: every container on the source)")
+    source = check.add_mutually_exclusive_group(required=True)
+    source.add_argument("--source", metavar="HOST", help="node the containers move from")
+    source.add_argument("--source-facts", type=Path, metavar="FILE",
+                        help="saved facts of the source (havengate facts HOST -o FILE)")
+    target = check.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target", metavar="HOST", help="node the containers move to")
+    target.add_argument("--target-facts", type=Path, metavar="FILE",
+                        help="saved facts of the target")
+    policy = check.add_argument_group("policy")
+    policy.add_argument("--policy", choices=[p.value for p in Policy], default=Policy.BLOCK.value,
+                        help="block: an error stops the move (default); warn: report errors as "
+                             "warnings, exit 0; patch: fix what HG001 blocks on the source "
+                             "(journaled), then judge again")
+    policy.add_argument("--unrecognised-kernel", choices=[u.value for u in UnrecognisedKernel],
+                        default=UnrecognisedKernel.UNKNOWN.value,
+                        help="a target kernel havengate does not know makes at-risk containers "
+                             "unknown (default) or only warns; it is never assumed safe")
+    check.add_argument("--no-baseline", action="store_true",
+                       help="do not record the Java ports baseline (live checks record it)")
+    check.set_defaults(handler=command_check)
+
+    facts = commands.add_parser(
+        "facts", parents=[ssh_group(), output_group(with_format=False)],
+        help="collect a node's facts as JSON",
+        description="Collect one node's facts (kernel, CPUs, vzctl, containers, JVMs, ports) "
+                    "as a JSON document valid against schemas/facts.schema.json.",
+    )
+    facts.add_argument("host", metavar="HOST")
+    facts.add_argument("--node-only", action="store_true",
+                       help="skip looking inside containers (what a target needs)")
+    facts.set_defaults(handler=command_facts)
+
+
+def command_check(args: argparse.Namespace) -> int:
+    ctids = tuple(validate_ctid(ctid) for ctid in args.ctids)
+    policy = Policy(args.policy)
+    if policy == Policy.PATCH and not args.source:
+        raise UsageError("--policy patch changes the source's CTID.conf: it needs --source HOST, "
+                         "not --source-facts")
+    config = load_config(args.config)
+    jobs = {}
+    if args.source:
+        jobs["source"] = collector(args.source, Mode.FULL, ctids, args)
+    if args.target:
+        jobs["target"] = collector(args.target, Mode.NODE, (), args)
+    gathered = gather(jobs)
+    source = gathered.get("source") or load_facts(args.source_facts)
+    target = gathered.get("target") or load_facts(args.target_facts)
+    policy_config = PolicyConfig(policy=policy,
+                                 unrecognised_kernel=UnrecognisedKernel(args.unrecognised_kernel))
+    patcher = None
+    if policy == Policy.PATCH and isinstance(source, NodeFacts):
+        patcher = _patcher(args, source, target, config)
+    report, assessments = run_check(source, target, ctids, policy_config, patcher=patcher)
+
+    if args.source and not args.no_baseline and not args.dry_run and isinstance(source, NodeFacts):
+        try:
+            written = record_baselines(args.state_dir, source.host,
+                                       [a.container for a in assessments])
+            log.info("recorded %d port baseline(s) in %s", len(written), args.state_dir)
+        except StateError as exc:
+            log.warning("baseline not recorded: %s (the report still lists the ports)", exc)
+    emit(FORMATTERS[args.format](report), args.output)
+    return report.exit_code
+
+
+def _patcher(args: argparse.Namespace, source: NodeFacts, target, config) -> Patcher:
+    """Patch on the source over a connection of its own, one container at a time."""
+    journal = Journal(args.state_dir)
+    target_cpus = target.cpus if isinstance(target, NodeFacts) and isinstance(target.cpus, int) \
+        else None
+
+    def patch(container: Container) -> tuple[PatchSummary, Container | None]:
+        settings = config.patch_settings(container.ctid, patch_flags(args))
+        transport = transport_for(args.source, args)
+        try:
+            settings = settings.validated(target_cpus)
+            log.info("patching CT %s on %s ...", container.ctid, source.host)
+            outcome = patch_container(transport, container.ctid, settings, journal,
+                                      vzctl_version=source.vzctl_version, dry_run=args.dry_run,
+                                      lock_wait=args.lock_wait)
+        except HavengateError as exc:
+            return failed(source.host, str(exc)), None
+        finally:
+            transport.close()
+        if outcome.status == "planned":
+            return summarise(outcome), None
+        new_conf = parse_ctid_conf(outcome.final.decode("utf-8", "replace"), container.ctid)
+        return summarise(outcome), replace(container, conf=new_conf)
+
+    return patch
+
+
+def command_facts(args: argparse.Namespace) -> int:
+    mode = Mode.NODE if args.node_only else Mode.FULL
+    result = gather({args.host: collector(args.host, mode, (), args)})[args.host]
+    if isinstance(result, NodeFailure):
+        raise Unassessable(result.reason)
+    emit(json.dumps(facts_document(result), indent=2) + "\n", args.output)
+    if result.errors or isinstance(result.containers, Unknown):
+        for error in result.errors:
+            log.warning("%s: %s", args.host, error)
+        return ExitCode.UNKNOWN
+    return ExitCode.GO

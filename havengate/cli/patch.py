@@ -1,0 +1,223 @@
+"""``havengate patch``, ``havengate revert`` and ``havengate journal``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime, timezone
+
+from havengate import __version__
+from havengate.act import failed, summarise
+from havengate.act.journal import Journal
+from havengate.act.patch import patch_container, revert_container
+from havengate.cli.options import (
+    Unassessable,
+    collector,
+    emit,
+    log,
+    output_group,
+    patch_flags,
+    patch_group,
+    ssh_group,
+    state_group,
+    transport_for,
+)
+from havengate.config import load_config
+from havengate.decide import EXIT_CODES, ExitCode, Verdict, overall
+from havengate.errors import HavengateError, UsageError
+from havengate.facts.model import NodeFacts
+from havengate.facts.probe import Mode
+from havengate.gate import NodeFailure, gather, node_summary
+from havengate.quoting import validate_ctid
+from havengate.report import FORMATTERS
+from havengate.report.model import ContainerResult, NodeSummary, PatchSummary, Report
+
+PATCH_EPILOG = """\
+The fix goes into the CTID.conf that travels with the container: run it on the source
+before the move (vzmigrate copies the file verbatim), or on the target after it.
+`vzctl set CTID ... --save` is used where the node's vzctl has the option (--cpumask
+needs vzctl >= 3.0.26); otherwise the file is rewritten exactly as vzctl writes it
+(first KEY= line replaced or the key appended, KEY="value"), atomically. Either way
+the file is read back: vzctl can exit 0 without saving anything.
+
+Every patch is journaled in STATE_DIR/journal.jsonl with the file's exact old bytes
+before anything is written; `havengate revert` restores them.
+
+examples:
+  havengate patch 101 --host master --target slave1 --dry-run
+  havengate patch 101 102 --host master --target slave1
+  havengate patch 101 --host slave1 --strategy both          # after the move
+  havengate revert 101 --host master
+"""
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    patch = commands.add_parser(
+        "patch", parents=[ssh_group(), output_group(), state_group(), patch_group()],
+        help="apply the fix (CPUMASK / CPUS) to containers' CTID.conf, journaled",
+        description="Fix containers HG001 would block, on one node.",
+        epilog=PATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    patch.add_argument("ctids", nargs="+", metavar="CTID")
+    patch.add_argument("--host", required=True, metavar="HOST",
+                       help="node whose CTID.conf is patched (the source before the move)")
+    target = patch.add_mutually_exclusive_group()
+    target.add_argument("--target", metavar="HOST",
+                        help="node the container moves to: the mask is checked against its CPUs")
+    target.add_argument("--target-cpus", type=int, metavar="N",
+                        help="the target's CPU count, when it cannot be asked")
+    patch.set_defaults(handler=command_patch)
+
+    revert = commands.add_parser(
+        "revert", parents=[ssh_group(), output_group(), state_group()],
+        help="restore the exact CTID.conf bytes from before the last patch",
+        description="Undo the last journaled patch of each container on HOST, byte for byte. "
+                    "Refused when the file changed since the patch, unless --force.",
+    )
+    revert.add_argument("ctids", nargs="+", metavar="CTID")
+    revert.add_argument("--host", required=True, metavar="HOST")
+    revert.add_argument("--force", action="store_true",
+                        help="restore the old bytes even if the file changed since the patch")
+    revert.add_argument("--dry-run", action="store_true", help="show the edit; change nothing")
+    revert.add_argument("--lock-wait", type=float, default=30.0, metavar="SECONDS")
+    revert.set_defaults(handler=command_revert)
+
+    journal = commands.add_parser(
+        "journal", parents=[state_group()], help="list journaled patches",
+        description="List the patches in STATE_DIR/journal.jsonl, oldest first.",
+    )
+    journal.add_argument("--format", choices=["text", "json"], default="text")
+    journal.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
+    journal.add_argument("-q", "--quiet", action="store_true", help=argparse.SUPPRESS)
+    journal.set_defaults(handler=command_journal)
+
+
+def command_patch(args: argparse.Namespace) -> int:
+    ctids = tuple(validate_ctid(ctid) for ctid in args.ctids)
+    config = load_config(args.config)
+    journal = Journal(args.state_dir)
+    journal.entries()  # a corrupt or newer journal stops us before any node is touched
+    jobs = {"host": collector(args.host, Mode.NODE, ctids, args)}
+    if args.target:
+        jobs["target"] = collector(args.target, Mode.NODE, (), args)
+    gathered = gather(jobs)
+    host = gathered["host"]
+    if isinstance(host, NodeFailure):
+        raise Unassessable(host.reason)
+    target_cpus = args.target_cpus
+    if args.target:
+        target = gathered["target"]
+        if isinstance(target, NodeFailure) or not isinstance(target.cpus, int):
+            raise Unassessable(f"cannot check the mask against the target: "
+                               f"{target.reason if isinstance(target, NodeFailure) else 'CPUs unknown'}")
+        target_cpus = target.cpus
+    if target_cpus is None:
+        log.warning("no --target: the mask is checked against %s's own CPUs", args.host)
+        target_cpus = host.cpus if isinstance(host.cpus, int) else None
+    _refuse_absent(host, ctids)
+    # Every container's settings are checked before the first one is touched.
+    settings = {ctid: config.patch_settings(ctid, patch_flags(args)).validated(target_cpus)
+                for ctid in ctids}
+
+    results = []
+    for ctid in ctids:
+        transport = transport_for(args.host, args)
+        try:
+            outcome = patch_container(transport, ctid, settings[ctid], journal,
+                                      vzctl_version=host.vzctl_version, dry_run=args.dry_run,
+                                      lock_wait=args.lock_wait)
+            summary = summarise(outcome)
+        except HavengateError as exc:
+            summary = failed(host.host, str(exc))
+            if exc.exit_code == ExitCode.UNKNOWN and len(ctids) == 1:
+                raise
+        finally:
+            transport.close()
+        results.append(_result(ctid, summary, host))
+    return _render("patch", node_summary(host), results, args)
+
+
+def command_revert(args: argparse.Namespace) -> int:
+    ctids = tuple(validate_ctid(ctid) for ctid in args.ctids)
+    journal = Journal(args.state_dir)
+    journal.entries()
+    results = []
+    for ctid in ctids:
+        transport = transport_for(args.host, args)
+        try:
+            outcome = revert_container(transport, ctid, journal, force=args.force,
+                                       dry_run=args.dry_run, lock_wait=args.lock_wait)
+            summary = summarise(outcome)
+        except HavengateError as exc:
+            if exc.exit_code == ExitCode.UNKNOWN and len(ctids) == 1:
+                raise
+            summary = failed(args.host, str(exc))
+        finally:
+            transport.close()
+        results.append(_result(ctid, summary))
+    node = NodeSummary(host=args.host, kernel=None, kernel_family=None, cpus=None, vzctl=None,
+                       error=None)
+    return _render("revert", node, results, args)
+
+
+def _refuse_absent(host: NodeFacts, ctids: tuple[str, ...]) -> None:
+    present = {c.ctid for c in host.containers} if isinstance(host.containers, tuple) else None
+    if present is None:
+        raise Unassessable(f"{host.host}: containers unknown: {'; '.join(host.errors)}")
+    absent = [ctid for ctid in ctids if ctid not in present]
+    if absent:
+        raise UsageError(f"CT {', '.join(absent)} not found on {host.host}")
+
+
+_VERDICTS = {"patched": "patched", "already": "go", "reverted": "go",
+             "planned": "no-go",  # --dry-run: nothing changed, the container is still at risk
+             "failed": "no-go"}
+
+
+def _result(ctid: str, summary: PatchSummary, host: NodeFacts | None = None) -> ContainerResult:
+    container = host.container(ctid) if host else None
+    return ContainerResult(
+        ctid=ctid, hostname=container.hostname if container else None,
+        status=container.status if container else None, java=None, cpus_seen_now=None,
+        cpus_seen_after=None, cpus="-", cpumask="-", verdict=_VERDICTS[summary.status],
+        findings=(), fix=None, java_ports=(), patch=summary,
+    )
+
+
+def _render(command: str, node: NodeSummary, results: list[ContainerResult],
+            args: argparse.Namespace) -> int:
+    verdict = overall([Verdict(r.verdict) for r in results], complete=True)
+    report = Report(
+        tool="havengate", version=__version__, command=command,
+        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        policy="patch", verdict=verdict.value, exit_code=int(EXIT_CODES[verdict]), source=node,
+        target=None, containers=tuple(results),
+        errors=tuple(note for r in results if r.patch and r.patch.status == "failed"
+                     for note in r.patch.notes),
+    )
+    emit(FORMATTERS[args.format](report), args.output)
+    return report.exit_code
+
+
+def command_journal(args: argparse.Namespace) -> int:
+    entries = Journal(args.state_dir).entries()
+    if args.format == "json":
+        emit(json.dumps([{
+            "id": e.id, "node": e.node, "ctid": e.ctid, "state": e.state, "method": e.method,
+            "strategy": e.strategy, "rule": e.rule, "changes": e.changes,
+            "started_at": e.started_at, "updated_at": e.updated_at, "notes": e.notes,
+        } for e in entries], indent=2) + "\n", None)
+        return int(ExitCode.GO)
+    if not entries:
+        emit(f"no patches journaled in {args.state_dir}\n", None)
+        return int(ExitCode.GO)
+    rows = [("ID", "NODE", "CT", "STATE", "METHOD", "CHANGE")]
+    for e in entries:
+        change = ", ".join(f"{c['key']} {c['before'] or '(unset)'} -> {c['after']}"
+                           for c in e.changes)
+        rows.append((e.id, e.node, e.ctid, e.state, e.method, change))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    text = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)
+    emit(text + "\n", None)
+    return int(ExitCode.GO)
