@@ -101,7 +101,11 @@ def patch_container(
             gid=current.gid,
         )
         _crashpoint("after-journal")
-        method, final = _apply(transport, plan, current, settings, notes)
+        try:
+            method, final = _apply(transport, plan, current, settings, notes)
+        except (remote.RemoteWriteError, remote.ConcurrentChange) as exc:
+            journal.record(patch_id, "failed", note=str(exc))  # the file kept its old bytes
+            raise
         _crashpoint("after-write")
         if not satisfied(final.data, ctid, settings):
             journal.record(patch_id, "failed", result_sha256=sha256(final.data),

@@ -107,7 +107,12 @@ def vzctl_set_command(ctid: str, values: dict[str, str]) -> str:
 
 
 def rewrite_conf(previous: bytes, values: dict[str, str]) -> bytes:
-    """The file as ``vzctl set --save`` writes it: first ``KEY=`` line replaced, else appended."""
+    """The file as ``vzctl set --save`` writes it: first ``KEY=`` line replaced, else appended.
+
+    One deliberate difference: vzctl's parser skips leading blanks, but ``--save`` only
+    matches a line that *starts* with ``KEY=``; after an indented ``  KEY=...`` it appends a
+    line the parser then ignores as a duplicate. The line vzctl reads is the one replaced here.
+    """
     lines = previous.split(b"\n")
     trailing_newline = previous.endswith(b"\n") or not previous
     if lines and lines[-1] == b"":
@@ -118,7 +123,7 @@ def rewrite_conf(previous: bytes, values: dict[str, str]) -> bytes:
         new_line = f'{key}="{value}"'.encode()
         prefix = f"{key}=".encode()
         for index, line in enumerate(lines):
-            if line.startswith(prefix):
+            if line.lstrip(b" \t").startswith(prefix):
                 lines[index] = new_line + (b"\r" if line.endswith(b"\r") else b"")
                 break
         else:
