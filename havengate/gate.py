@@ -34,17 +34,22 @@ class NodeFailure:
 NodeResult = NodeFacts | NodeFailure
 
 
-def gather(jobs: dict[str, Callable[[], NodeFacts]]) -> dict[str, NodeResult]:
+Job = tuple[str, Callable[[], NodeFacts]]  # (host as the operator named it, collect it)
+
+
+def gather(jobs: dict[str, Job]) -> dict[str, NodeResult]:
     """Run each node's collection concurrently; a HavengateError becomes a NodeFailure."""
 
-    def attempt(item: tuple[str, Callable[[], NodeFacts]]) -> NodeResult:
-        name, job = item
+    def attempt(item: tuple[str, Job]) -> NodeResult:
+        _, (name, job) = item
         try:
             return job()
         except UsageError:
             raise
         except HavengateError as exc:
             return NodeFailure(host=name, reason=str(exc))
+        except Exception as exc:  # a bug while reading one node must not hide the other
+            return NodeFailure(host=name, reason=f"internal error: {type(exc).__name__}: {exc}")
 
     with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
         results = list(pool.map(attempt, jobs.items()))
@@ -97,8 +102,10 @@ def run_check(
     else:
         results = [_unknown_ctid(ctid, "source facts unavailable") for ctid in ctids]
 
-    complete = isinstance(source, NodeFacts) and not isinstance(source.containers, Unknown)
-    verdict = overall([r.verdict for r in results], complete=complete and isinstance(target, NodeFacts))
+    # A fact a node could not give may hide a blocker: then nothing can be called "go".
+    complete = (isinstance(source, NodeFacts) and isinstance(target, NodeFacts)
+                and not source.errors and not target.errors)
+    verdict = overall([r.verdict for r in results], complete=complete)
     report = Report(
         tool="havengate",
         version=__version__,
@@ -194,16 +201,10 @@ def _container_result(assessment: Assessment, decision: Decision,
 
 
 def java_ports(container: Container) -> tuple[Port, ...]:
-    """The TCP ports the container's JVMs listen on (what verify must see again)."""
-    if not isinstance(container.java_processes, tuple):
+    ports = container.java_ports()
+    if isinstance(ports, Unknown):
         return ()
-    ports = {
-        Port(family=listener.family, address=listener.address, port=listener.port)
-        for process in container.java_processes
-        if isinstance(process.listeners, tuple)
-        for listener in process.listeners
-    }
-    return tuple(sorted(ports, key=lambda p: (p.port, p.family, p.address)))
+    return tuple(Port(family=family, address=address, port=port) for family, address, port in ports)
 
 
 def _value(value: int | Unknown) -> int | None:

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from havengate import __version__
-from havengate.documents import encode, validate
+from havengate.documents import validate
 from havengate.errors import HavengateError
 from havengate.facts.model import Container, Unknown
-from havengate.gate import java_ports
 
 DEFAULT_STATE_DIR = Path("/var/lib/havengate")
 BASELINE_SCHEMA_ID = "havengate.baseline/1"
@@ -25,7 +24,8 @@ class StateError(HavengateError):
     exit_code = 2
 
 
-def baseline_document(source_host: str, container: Container) -> dict[str, Any]:
+def baseline_document(source_host: str, container: Container,
+                      ports: tuple[tuple[str, str, int], ...]) -> dict[str, Any]:
     conf = container.conf
     addresses = (conf.values.get("IP_ADDRESS", "").split()
                  if not isinstance(conf, Unknown) else [])
@@ -39,20 +39,22 @@ def baseline_document(source_host: str, container: Container) -> dict[str, Any]:
         "hostname": container.hostname,
         "ip_addresses": addresses,
         "cpus_seen": None if isinstance(container.cpus_seen, Unknown) else container.cpus_seen,
-        "java_ports": encode(java_ports(container)),
+        "java_ports": [{"family": family, "address": address, "port": port}
+                       for family, address, port in ports],
     }
     validate(document, "baseline", f"baseline of CT {container.ctid}")
     return document
 
 
 def record_baselines(state_dir: Path, source_host: str, containers: list[Container]) -> list[Path]:
-    """One baseline per running container whose processes were read; returns the files."""
+    """One baseline per running container whose ports were read; returns the files."""
     written = []
     for container in containers:
-        if not container.running or isinstance(container.java_processes, Unknown):
-            continue
+        ports = container.java_ports()
+        if not container.running or isinstance(ports, Unknown):
+            continue  # "no ports" must never stand for "ports unknown"
         path = state_dir / "baselines" / f"{container.ctid}.json"
-        write_json_atomically(path, baseline_document(source_host, container))
+        write_json_atomically(path, baseline_document(source_host, container, ports))
         written.append(path)
     return written
 

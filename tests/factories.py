@@ -26,7 +26,7 @@ def container(ctid: str = "101", conf: str = 'CPUS="1"\n', *, running: bool = Tr
         conf=parse_ctid_conf(conf, ctid),
         cpus_seen=cpus_seen if running else Unknown("not running"),
         java_processes=jvms if running else Unknown("not running"),
-        java_files=Unknown("running") if running else files,
+        java_files=files,
     )
 
 

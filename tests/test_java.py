@@ -17,6 +17,7 @@ from havengate.facts.model import JavaProcess
         (("/opt/activemq/bin/activemq",), "/bin/bash", False),
         (("javascript-server",), "/usr/bin/node", False),
         (("sleep", "infinity"), "/bin/sleep", False),
+        (("tomcat7",), "/usr/bin/jsvc (deleted)", True),  # jsvc -procname, upgraded under it
     ],
 )
 def test_is_jvm(argv, exe, expected):

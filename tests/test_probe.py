@@ -14,20 +14,44 @@ NONCE = "0123456789abcdef0123456789abcdef"
 
 
 def test_recorded_master_probe(fixture_text):
+    """Recorded from the lab: a 2.6.24 node, a JVM in CT 101, none in 102, 103 stopped."""
     facts = parse_probe_output(fixture_text("probe_master_2624.txt"), NONCE, "master", "t")
     assert facts.kernel.family == KernelFamily.OVZ_2624
     assert (facts.cpus, facts.vzctl_version) == (4, (3, 0, 24))
     ct101, ct102, ct103 = facts.containers
     assert ct101.hostname == "activemq.example.com" and ct101.cpus_seen == 4
-    (activemq,) = ct101.java_processes  # `sleep` is not a JVM
-    assert activemq.pid == 57 and activemq.jvm_options == ("-Xmx512m", "-Dactivemq.home=/opt/activemq")
-    assert {(s.family, s.address, s.port) for s in activemq.listeners} == {
-        ("tcp6", "::", 18080), ("tcp6", "::ffff:127.0.0.1", 18082)}  # inode 4242 is not listening
-    assert isinstance(ct102.java_processes, Unknown) and "exit 31" in ct102.java_processes.reason
-    assert "Container is not running" in ct102.java_processes.reason
+    (jvm,) = ct101.java_processes
+    assert jvm.argv[0].endswith("/bin/java") and "-Xmx32m" in jvm.jvm_options
+    assert {(s.family, s.address, s.port) for s in jvm.listeners} == {
+        ("tcp6", "::", 61616), ("tcp6", "::", 8161)}
+    assert ct101.java_files == ()  # nothing Java-like in its private area
+    assert ct102.java_processes == () and ct102.conf.cpumask.cpus == (0,)
+    assert ct103.status == "stopped" and isinstance(ct103.java_processes, Unknown)
     assert ct103.java_files == ("path usr/lib/jvm", "path usr/lib/jvm/java-6-openjdk/jre/bin/java",
                                 "init etc/init.d/activemq")
-    assert ct103.conf.ve_private == "/vz/private/103"
+    assert ct103.private == "/var/lib/vz/private/103"
+
+
+HOSTILE_INSIDE = [
+    "@@ct cpus\n4\n@@ct procfs\n@@ct proc 7\nzz\n00\n\n\n@@ct tcp\n  sl  local\n@@ct done\n",
+    "@@ct cpus\n4\n@@ct procfs\n@@ct proc 7\n6a617661\n\n@@ct done\n",
+    "@@ct cpus\n4\n@@ct procfs\n@@ct tcp\n\n@@ct tcp6-absent\n@@ct done\n",
+    "@@ct cpus\n4\n@@ct tcp\n  sl  local\n@@ct tcp6-absent\n@@ct done\n",
+    "@@ct cpus\n4\x1e@@ct proc 1\x1c\n@@ct procfs\n@@ct tcp-unreadable\n@@ct done\n",
+]
+
+
+@pytest.mark.parametrize("inside", HOSTILE_INSIDE)
+def test_odd_output_from_inside_a_container_is_unknown_never_a_crash(fixture_text, inside):
+    text = fixture_text("probe_master_2624.txt")
+    begin = f"@@{NONCE} begin inside.101\n"
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(f"\n@@{NONCE} stderr inside.101")
+    facts = parse_probe_output(head + begin + inside + f"\n@@{NONCE} stderr inside.101" + tail,
+                               NONCE, "master", "t")
+    ct101 = facts.containers[0]
+    assert isinstance(ct101.java_processes, Unknown), ct101.java_processes
+    assert facts.containers[1].java_processes == ()  # the other containers are unaffected
 
 
 def test_banner_cannot_fake_sections(fixture_text):

@@ -69,7 +69,7 @@ def test_host_key_policy_is_reject_by_default(tmp_path):
     opted_in = SshTransport("root@127.0.0.1:2222", SshOptions(known_hosts=known_hosts,
                                                               accept_new_host_keys=True),
                             paramiko.SSHConfig())
-    assert isinstance(opted_in._connection.client._policy, paramiko.AutoAddPolicy)
+    assert not isinstance(opted_in._connection.client._policy, paramiko.RejectPolicy)
 
 
 def test_known_hosts_comes_from_ssh_config(tmp_path):
@@ -79,10 +79,24 @@ def test_known_hosts_comes_from_ssh_config(tmp_path):
     config = paramiko.SSHConfig.from_text(
         f"Host alias\n  HostName 10.9.9.9\n  Port 2222\n  UserKnownHostsFile {known_hosts}\n")
     transport = SshTransport("alias", SshOptions(), config)
-    assert transport._connection.client.get_host_keys().lookup("[10.9.9.9]:2222") is not None
+    assert transport._connection.client._system_host_keys.lookup("[10.9.9.9]:2222") is not None
 
 
-@pytest.mark.parametrize("host", ["-oProxyCommand=sh", "a b", "host;reboot", "$(id)", ""])
+@pytest.mark.parametrize("host", ["-oProxyCommand=sh", "a b", "host;reboot", "$(id)", "",
+                                  "host:abc", "host:99999", "root@host:0"])
 def test_transport_refuses_option_like_hosts(host):
     with pytest.raises(UsageError):
         SshTransport(host, SshOptions(), paramiko.SSHConfig())
+
+
+def test_proxy_hops_are_refused_rather_than_trusted_blindly():
+    config = paramiko.SSHConfig.from_text("Host inner\n  HostName 10.9.9.9\n  ProxyJump bastion\n")
+    with pytest.raises(UsageError, match="proxyjump"):
+        SshTransport("inner", SshOptions(), config)
+
+
+def test_unreadable_known_hosts_is_a_usage_error(tmp_path):
+    bad = tmp_path / "known_hosts"
+    bad.write_text("@cert-authority *.example.net ssh-ed25519 AAAAnotbase64!!\n")
+    with pytest.raises(UsageError, match="cannot read known_hosts"):
+        SshTransport("root@127.0.0.1:2222", SshOptions(known_hosts=bad), paramiko.SSHConfig())

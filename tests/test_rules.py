@@ -8,7 +8,7 @@ from factories import container, jvm, master, node
 from havengate.assess import RULES, assess
 from havengate.assess.finding import Severity
 from havengate.decide import Policy, PolicyConfig, UnrecognisedKernel, Verdict, decide
-from havengate.facts.model import Unknown
+from havengate.facts.model import NodeFacts, Unknown
 
 DEFAULT_POLICY = PolicyConfig()
 
@@ -169,3 +169,36 @@ def test_a_crashing_rule_makes_the_container_unknown(monkeypatch):
     decision = verdict(master(container(conf='CPUS="2"\n', jvms=())), node())
     assert decision.verdict == Verdict.UNKNOWN
     assert any(f.rule == "HG003" and "failed" in f.message for f in decision.findings)
+
+
+def test_missing_target_facts_are_never_a_go():
+    pinned = master(container(conf='CPUS="1"\nCPUMASK="0"\n', jvms=(jvm(),)))
+    assert verdict(pinned, node(vzctl=Unknown("vzctl --version failed"))).verdict == \
+        Verdict.UNKNOWN
+    unlisted = NodeFacts(**{**vars(node()), "containers": Unknown("vzlist: exit 1")})
+    assert verdict(master(container(jvms=())), unlisted).verdict == Verdict.UNKNOWN
+    assert verdict(pinned, NodeFacts(**{**vars(node()), "kernel": Unknown("uname failed")})
+                   ).verdict == Verdict.UNKNOWN
+
+
+def test_a_pin_on_an_unrecognised_kernel_is_not_assumed_to_work():
+    pinned = master(container(conf='CPUS="1"\nCPUMASK="0"\n', jvms=(jvm(),)))
+    target = node("3.10.0-957.vz7.86.2")
+    assert verdict(pinned, target).verdict == Verdict.UNKNOWN
+    soft = PolicyConfig(unrecognised_kernel=UnrecognisedKernel.WARN)
+    assert verdict(pinned, target, config=soft).verdict == Verdict.GO
+
+
+def test_java_installed_but_not_running_now_still_counts():
+    idle = master(container(jvms=(), files=("init etc/init.d/jenkins",)))
+    decision = verdict(idle, node())
+    assert decision.verdict == Verdict.NO_GO
+    (hg001,) = [f for f in decision.findings if f.rule == "HG001"]
+    assert any("would start again after the move" in line for line in hg001.evidence)
+    unscanned = master(container(jvms=(), files=Unknown("ploop image")))
+    assert verdict(unscanned, node()).verdict == Verdict.UNKNOWN
+
+
+def test_assume_mp_is_not_believed_next_to_ignore_unrecognized():
+    sloppy = master(container(jvms=(jvm("-XX:+IgnoreUnrecognizedVMOptions", "-XX:+AssumeMP"),)))
+    assert verdict(sloppy, node()).verdict == Verdict.NO_GO

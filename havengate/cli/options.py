@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -35,8 +36,8 @@ def positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be greater than 0")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError("must be a number greater than 0")
     return value
 
 
@@ -131,7 +132,7 @@ def transport_for(host: str, args: argparse.Namespace) -> Transport:
 
 
 def collector(host: str, mode: str, ctids: tuple[str, ...],
-              args: argparse.Namespace) -> Callable[[], NodeFacts]:
+              args: argparse.Namespace) -> tuple[str, Callable[[], NodeFacts]]:
     transport = transport_for(host, args)
 
     def collect() -> NodeFacts:
@@ -142,7 +143,7 @@ def collector(host: str, mode: str, ctids: tuple[str, ...],
         finally:
             transport.close()
 
-    return collect
+    return host, collect
 
 
 def emit(document: str, output: Path | None) -> None:

@@ -29,6 +29,10 @@ def parse_ctid_conf(text: str, ctid: str) -> CtConf:
     for number, raw in enumerate(text.split("\n"), start=1):
         if "\x00" in raw or any(ord(ch) < 32 and ch not in "\t\r" for ch in raw):
             problems.append(ConfProblem(number, "binary or control characters; line ignored"))
+            key = raw.split("=", 1)[0].strip(" \t")
+            if "=" in raw and key in ("CPUS", "CPUMASK") and key not in values:
+                # vzctl may well read this line (it trims \f, \v): its value is not known.
+                unreadable.setdefault(key, f"line {number} has control characters")
             continue
         line = raw.replace("\\", "").strip(" \t\r")
         if not line or line.startswith("#"):

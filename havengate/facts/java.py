@@ -27,7 +27,7 @@ _ENV_AFTER_ARGV = ("_JAVA_OPTIONS",)
 
 def is_jvm(argv: tuple[str, ...], exe: str) -> bool:
     """argv[0] or the executable is java / jsvc (any path, e.g. java.bin, jsvc.exec)."""
-    names = [exe.rsplit("/", 1)[-1]]
+    names = [exe.removesuffix(" (deleted)").rsplit("/", 1)[-1]]  # upgraded under it
     if argv:
         names.append(argv[0].rsplit("/", 1)[-1])
     return any(_JVM_BINARY.fullmatch(name) for name in names if name)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -18,10 +15,6 @@ class Unknown:
     """A fact that could not be established, and why."""
 
     reason: str
-
-
-def known(value: T | Unknown) -> bool:
-    return not isinstance(value, Unknown)
 
 
 class KernelFamily(str, enum.Enum):
@@ -103,12 +96,19 @@ class JavaProcess:
 
     @property
     def assumes_mp(self) -> bool:
-        """-XX:+AssumeMP keeps HotSpot's atomics locked with one visible CPU; last flag wins."""
+        """-XX:+AssumeMP keeps HotSpot's atomics locked with one visible CPU; last flag wins.
+
+        Not believed under -XX:+IgnoreUnrecognizedVMOptions: a JDK 6/7 without the flag
+        would then start without it, silently.
+        """
+        return self._flag("AssumeMP") and not self._flag("IgnoreUnrecognizedVMOptions")
+
+    def _flag(self, name: str) -> bool:
         state = False
         for option in self.jvm_options:
-            if option == "-XX:+AssumeMP":
+            if option == f"-XX:+{name}":
                 state = True
-            elif option == "-XX:-AssumeMP":
+            elif option == f"-XX:-{name}":
                 state = False
         return state
 
@@ -127,6 +127,17 @@ class Container:
     @property
     def running(self) -> bool:
         return self.status == "running"
+
+    def java_ports(self) -> tuple[tuple[str, str, int], ...] | Unknown:
+        """(family, address, port) its JVMs listen on: what verify must see again."""
+        if isinstance(self.java_processes, Unknown):
+            return self.java_processes
+        ports = set()
+        for process in self.java_processes:
+            if isinstance(process.listeners, Unknown):
+                return process.listeners
+            ports.update((s.family, s.address, s.port) for s in process.listeners)
+        return tuple(sorted(ports, key=lambda p: (p[2], p[0], p[1])))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from havengate.facts.java import is_jvm, jvm_options
 from havengate.facts.kernel import parse_kernel_release
 from havengate.facts.model import Container, JavaProcess, Listener, NodeFacts, Unknown
 from havengate.facts.procnet import ProcNetError, parse_proc_net_tcp
-from havengate.facts.vz import VzlistError, parse_vzctl_version, parse_vzlist
+from havengate.facts.vz import VzlistError, VzlistRow, parse_vzctl_version, parse_vzlist
 from havengate.quoting import shell_command, validate_ctid
 
 PROBE_SCRIPT = resources.files("havengate.facts").joinpath("probe.sh").read_text()
@@ -142,7 +142,7 @@ def _probed(ctid: str, sections: dict[str, Section]) -> bool:
     return f"conf.{ctid}" in sections
 
 
-def _container(row, sections: dict[str, Section]) -> Container:
+def _container(row: VzlistRow, sections: dict[str, Section]) -> Container:
     ctid = row.ctid
     conf_section = sections[f"conf.{ctid}"]
     conf = (
@@ -153,18 +153,22 @@ def _container(row, sections: dict[str, Section]) -> Container:
     hostname = row.hostname
     if not isinstance(conf, Unknown) and conf.values.get("HOSTNAME"):
         hostname = conf.values["HOSTNAME"]
+    private = None if isinstance(conf, Unknown) else conf.ve_private
 
-    inside = sections.get(f"inside.{ctid}")
-    files = sections.get(f"files.{ctid}")
     not_probed = Unknown("not probed inside (target node or container not running)")
     cpus_seen: int | Unknown = not_probed
     java_processes: tuple[JavaProcess, ...] | Unknown = not_probed
-    java_files: tuple[str, ...] | Unknown = Unknown("container is running: processes were read")
+    inside = sections.get(f"inside.{ctid}")
     if inside is not None:
-        cpus_seen, java_processes = _parse_inside(inside, ctid)
-    private = None if isinstance(conf, Unknown) else conf.ve_private
+        try:
+            cpus_seen, java_processes = _parse_inside(inside, ctid)
+        except InsideError as exc:  # a container's output is untrusted: never a crash
+            cpus_seen = java_processes = Unknown(f"CT {ctid} answered oddly from inside: {exc}")
+
+    java_files: tuple[str, ...] | Unknown = Unknown("private area not scanned (target node)")
+    files = sections.get(f"files.{ctid}")
     if files is not None:
-        lines = [line for line in files.stdout.splitlines() if line.strip()]
+        lines = [line for line in files.stdout.split("\n") if line.strip()]
         scanned = [line.removeprefix("private ") for line in lines if line.startswith("private ")]
         private = scanned[0] if scanned else private
         java_files = (
@@ -172,8 +176,6 @@ def _container(row, sections: dict[str, Section]) -> Container:
             if files.status == 0
             else files.failure("scanning the private area")
         )
-    elif inside is None:
-        java_files = Unknown("private area not scanned (target node)")
     return Container(
         ctid=ctid,
         status=row.status,
@@ -186,69 +188,74 @@ def _container(row, sections: dict[str, Section]) -> Container:
     )
 
 
+class InsideError(ValueError):
+    """The inner script's output is not what it prints: a hostile or broken container."""
+
+
+_PART = re.compile(r"@@ct (cpus|procfs|tcp|tcp6|tcp6-absent|tcp-unreadable|done|proc [0-9]+)")
+
+
 def _parse_inside(
     section: Section, ctid: str
 ) -> tuple[int | Unknown, tuple[JavaProcess, ...] | Unknown]:
-    """The inner script's output: ``@@ct NAME [PID]`` parts written from inside the CT."""
+    """The inner script's output: ``@@ct NAME`` parts written from inside the CT."""
     if section.status != 0:
         failure = section.failure(f"vzctl exec2 {ctid}")
         return failure, failure
-    parts: list[tuple[str, str, list[str]]] = []
-    for line in section.stdout.splitlines():
-        if line.startswith("@@ct "):
-            words = line.split()
-            parts.append((words[1], words[2] if len(words) > 2 else "", []))
+    parts: list[tuple[str, list[str]]] = []
+    for line in section.stdout.split("\n"):
+        if _PART.fullmatch(line):
+            parts.append((line[5:], []))
         elif parts:
-            parts[-1][2].append(line)
-    names = [name for name, _, _ in parts]
+            parts[-1][1].append(line)
+    names = {name for name, _ in parts}
     if "done" not in names:
         failure = Unknown(f"the probe inside CT {ctid} stopped before it finished")
         return failure, failure
-
-    text = {name: "\n".join(lines) for name, _, lines in parts if name != "proc"}
+    text = {name: "\n".join(lines) for name, lines in parts if not name.startswith("proc")}
     cpus_seen = _int_or_unknown(text.get("cpus", ""), f"nproc inside CT {ctid}")
+    if "procfs" not in names:
+        return cpus_seen, Unknown(f"/proc is not readable inside CT {ctid}")
+    if "tcp-unreadable" in names:
+        return cpus_seen, Unknown(f"/proc/net/tcp is not readable inside CT {ctid}")
     try:
-        listening = parse_proc_net_tcp(text.get("tcp", ""), "tcp") + parse_proc_net_tcp(
-            text.get("tcp6", ""), "tcp6"
-        )
+        listening = parse_proc_net_tcp(text.get("tcp", ""), "tcp", required=True)
+        if "tcp6-absent" not in names:
+            listening += parse_proc_net_tcp(text.get("tcp6", ""), "tcp6", required=True)
     except ProcNetError as exc:
-        listening_or_unknown: tuple[Listener, ...] | Unknown = Unknown(str(exc))
-    else:
-        listening_or_unknown = listening
-
+        return cpus_seen, Unknown(f"inside CT {ctid}: {exc}")
     processes = []
-    for name, pid, lines in parts:
-        if name != "proc" or not pid.isdigit():
-            continue
-        process = _java_process(int(pid), lines, listening_or_unknown)
-        if process is not None:
-            processes.append(process)
+    for name, lines in parts:
+        if name.startswith("proc "):
+            process = _java_process(int(name[5:]), lines, listening)
+            if process is not None:
+                processes.append(process)
     return cpus_seen, tuple(processes)
 
 
-def _java_process(
-    pid: int, lines: list[str], listening: tuple[Listener, ...] | Unknown
-) -> JavaProcess | None:
-    exe, argv, environ, sockets = "", (), {}, set()
-    for line in lines:
-        kind, _, value = line.partition(" ")
-        if kind == "exe":
-            exe = value
-        elif kind == "argv":
-            argv = tuple(arg.replace("\x1e", "\n") for arg in value.rstrip("\x1f").split("\x1f"))
-        elif kind == "env":
-            key, _, env_value = value.partition("=")
-            environ[key] = env_value
-        elif kind == "socket" and value.isdigit():
-            sockets.add(int(value))
+def _unhex(text: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex(text.strip())
+    except ValueError as exc:
+        raise InsideError(f"{what} is not hex") from exc
+
+
+def _java_process(pid: int, lines: list[str], listening: tuple[Listener, ...]) -> JavaProcess | None:
+    """Four lines: exe, argv and environ as hex, then the socket inodes of its fds."""
+    if len(lines) < 4:
+        raise InsideError(f"process {pid}: {len(lines)} lines, expected 4")
+    exe = _unhex(lines[0], "exe").decode("utf-8", "replace")
+    argv = tuple(arg.decode("utf-8", "replace")
+                 for arg in _unhex(lines[1], "argv").split(b"\0")[:-1] or [b""])
+    environ = dict(
+        item.decode("utf-8", "replace").partition("=")[::2]
+        for item in _unhex(lines[2], "environ").split(b"\0") if b"=" in item
+    )
+    sockets = {int(word) for word in lines[3].split(" ") if word.isdigit()}
     if not is_jvm(argv, exe):
         return None
-    listeners = (
-        listening
-        if isinstance(listening, Unknown)
-        else tuple(sorted((s for s in listening if s.inode in sockets),
-                          key=lambda s: (s.port, s.family, s.address)))
-    )
+    listeners = tuple(sorted((s for s in listening if s.inode in sockets),
+                             key=lambda s: (s.port, s.family, s.address)))
     return JavaProcess(pid=pid, argv=argv, jvm_options=jvm_options(argv, environ),
                        listeners=listeners)
 

@@ -1,7 +1,7 @@
-# havengate node probe, protocol 1. A fixed script: havengate never edits it per node.
+# havengate node probe, protocol 2. A fixed script: havengate never edits it per node.
 # Arguments: NONCE MODE STEP_TIMEOUT [CTID...]
-#   MODE: full | node; STEP_TIMEOUT: seconds for each command that may hang (vzctl exec2);
-#   CTIDs were validated as digits.
+#   MODE: full | node; STEP_TIMEOUT: seconds for each step that may hang (vzctl exec2 into
+#   a container, scanning its files); CTIDs were validated as digits.
 # Every fact is printed in its own section between markers that carry NONCE, a random
 # token chosen per run, so a login banner or a container cannot fake a section.
 nonce=$1
@@ -12,10 +12,24 @@ LC_ALL=C
 export LC_ALL
 PATH=$PATH:/usr/sbin:/sbin:/usr/bin:/bin
 export PATH
-limit=""
-if command -v timeout >/dev/null 2>&1; then limit="timeout -s KILL $step_timeout"; fi
 tmp=$(mktemp -d 2>/dev/null) || { echo "havengate probe: cannot create a temporary directory" >&2; exit 70; }
 trap 'rm -rf "$tmp"' EXIT
+
+# Bound a step: timeout(1) where coreutils has it (>= 7.0), else a watchdog (lenny).
+if command -v timeout >/dev/null 2>&1; then
+    limited() { timeout -s KILL "$step_timeout" "$@"; }
+else
+    limited() {
+        "$@" &
+        step=$!
+        (sleep "$step_timeout"; kill -9 "$step" 2>/dev/null) &
+        watchdog=$!
+        wait "$step"
+        rc=$?
+        kill "$watchdog" 2>/dev/null
+        return "$rc"
+    }
+fi
 
 # Output goes through files, not straight to the session: a process a killed step leaves
 # behind must not hold the SSH channel open.
@@ -34,50 +48,77 @@ emit() {
     printf '\n@@%s end %s %s\n' "$nonce" "$1" "$2"
 }
 
+# CPUs online on the node; getconf first: nproc obeys this session's affinity.
 count_cpus() {
-    nproc 2>/dev/null || getconf _NPROCESSORS_ONLN
+    getconf _NPROCESSORS_ONLN 2>/dev/null || nproc
 }
 
-# VE_PRIVATE as vzctl reads it: the first VE_PRIVATE= line of CTID.conf (else of vz.conf),
-# a quoted value ending at the last quote, the first $VEID or ${VEID} replaced, trailing /
-# dropped. (vzlist has no private field before vzctl 4.1; the file is never sourced.)
+# VE_PRIVATE as vzctl reads it: the first VE_PRIVATE= line (leading blanks allowed) of
+# CTID.conf, else of vz.conf; a quoted value ends at the last quote; the first $VEID or
+# ${VEID} is replaced; trailing / dropped. The file is never sourced.
 private_of() {
-    line=$(grep -m1 '^VE_PRIVATE=' "/etc/vz/conf/$1.conf" 2>/dev/null) ||
-        line=$(grep -m1 '^VE_PRIVATE=' /etc/vz/vz.conf 2>/dev/null) || return 1
-    printf '%s\n' "${line#VE_PRIVATE=}" |
-        sed -e '/^"/s/^"\(.*\)".*$/\1/' -e "s/\\\$VEID\\|\\\${VEID}/$1/" -e 's:/*$::'
+    line=$(grep -m1 '^[[:space:]]*VE_PRIVATE=' "/etc/vz/conf/$1.conf" 2>/dev/null) ||
+        line=$(grep -m1 '^[[:space:]]*VE_PRIVATE=' /etc/vz/vz.conf 2>/dev/null) || return 1
+    printf '%s\n' "$line" | sed -e 's/^[[:space:]]*VE_PRIVATE=//' \
+        -e '/^"/s/^"\(.*\)".*$/\1/' -e "s/\\\$VEID\\|\\\${VEID}/$1/" -e 's:/*$::'
 }
 
-# Evidence of Java in a stopped container's private area, as paths relative to it.
-scan_private() (
-    private=$(private_of "$1") || { echo "VE_PRIVATE of CT $1 not found" >&2; exit 2; }
-    echo "private $private"
-    cd "$private" 2>/dev/null || { echo "no private area at $private" >&2; exit 2; }
-    for path in usr/bin/java usr/lib/jvm usr/java opt/java; do
-        [ -e "$path" ] && echo "path $path"
-    done
-    ls -d usr/lib/jvm/*/bin/java usr/lib/jvm/*/jre/bin/java opt/*/bin/java 2>/dev/null | sed 's/^/path /'
-    grep -lE '(^|[^A-Za-z0-9_])(java|jsvc)([^A-Za-z0-9_]|$)' \
-        etc/init.d/* etc/rc.local etc/systemd/system/*.service 2>/dev/null | sed 's/^/init /'
-    exit 0
+# Evidence of Java in a container's private area (its root filesystem on simfs), as paths
+# relative to it. Symlinks are reported, never followed: an absolute link points into the
+# node's own filesystem. Only regular files are read (no FIFOs, no devices).
+scan=$(cat <<'SCAN'
+cd "$1" 2>/dev/null || { echo "no private area at $1" >&2; exit 2; }
+if [ -e root.hdd ]; then echo "$1 is a ploop image: its files cannot be read here" >&2; exit 3; fi
+if [ ! -d etc ] || { [ ! -d usr ] && [ ! -d bin ]; }; then
+    echo "$1 does not look like a root filesystem (no etc/, usr/ or bin/)" >&2; exit 3
+fi
+for path in usr/bin/java usr/lib/jvm usr/java opt/java; do
+    if [ -e "$path" ] || [ -L "$path" ]; then echo "path $path"; fi
+done
+find -P usr opt srv -maxdepth 6 \( -name java -o -name jsvc \) \( -type f -o -type l \) \
+    2>/dev/null | head -n 20 | sed 's/^/path /'
+find -P etc/init.d etc/init etc/rc.local etc/systemd/system etc/supervisor -maxdepth 2 \
+    -type f 2>/dev/null | head -n 500 >"$2"
+while IFS= read -r file; do
+    grep -qsE '(^|[^A-Za-z0-9_])(java|jsvc)([^A-Za-z0-9_]|$)' "$file" && echo "init $file"
+done <"$2"
+exit 0
+SCAN
 )
 
-# Run inside a container by `vzctl exec2` (bash -c). Fields of argv are joined with \037.
+scan_private() {
+    private=$(private_of "$1") || { echo "VE_PRIVATE of CT $1 not found" >&2; return 2; }
+    case $private in
+        /?*) ;;
+        *) echo "VE_PRIVATE of CT $1 is '$private', not an absolute path" >&2; return 2 ;;
+    esac
+    echo "private $private"
+    limited sh -c "$scan" havengate-scan "$private" "$tmp/initfiles"
+}
+
+# Run inside a container by `vzctl exec2` (bash -c). What a container prints is untrusted:
+# names and argv travel as hex, and each part header is a fixed word.
 inner=$(cat <<'INNER'
+hex() { od -An -tx1 -v | tr -d ' \n'; }
 echo "@@ct cpus"; nproc 2>/dev/null || getconf _NPROCESSORS_ONLN
-echo "@@ct cpuinfo"; grep -c '^processor' /proc/cpuinfo
+if [ -r /proc/self/stat ]; then echo "@@ct procfs"; fi
 for d in /proc/[0-9]*; do
     pid=${d#/proc/}
     exe=$(readlink "$d/exe" 2>/dev/null)
-    argv=$(tr '\000\n' '\037\036' < "$d/cmdline" 2>/dev/null)
-    case "${argv%%$'\037'*} $exe" in *java*|*jsvc*) ;; *) continue ;; esac
+    head=$(tr '\000\n' '  ' <"$d/cmdline" 2>/dev/null | cut -c1-200)
+    case "$head $exe" in *java*|*jsvc*) ;; *) continue ;; esac
     echo "@@ct proc $pid"
-    printf 'exe %s\nargv %s\n' "$exe" "$argv"
-    tr '\000' '\n' < "$d/environ" 2>/dev/null | grep -E '^(JAVA_TOOL_OPTIONS|JDK_JAVA_OPTIONS|_JAVA_OPTIONS)=' | sed 's/^/env /'
-    ls -l "$d/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/socket \1/p'
+    printf '%s' "$exe" | hex; echo
+    hex <"$d/cmdline"; echo
+    hex <"$d/environ" 2>/dev/null; echo
+    ls -l "$d/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' '; echo
 done
-echo "@@ct tcp"; cat /proc/net/tcp
-echo "@@ct tcp6"; cat /proc/net/tcp6 2>/dev/null
+echo "@@ct tcp"; cat /proc/net/tcp || echo "@@ct tcp-unreadable"
+if [ -e /proc/net/tcp6 ]; then
+    echo "@@ct tcp6"; cat /proc/net/tcp6 || echo "@@ct tcp-unreadable"
+else
+    echo "@@ct tcp6-absent"
+fi
 echo "@@ct done"
 INNER
 )
@@ -96,10 +137,9 @@ while read -r ctid status hostname; do
     fi
     section "conf.$ctid" head -c 262144 "/etc/vz/conf/$ctid.conf"
     [ "$mode" = full ] || continue
+    section "files.$ctid" scan_private "$ctid"
     if [ "$status" = running ]; then
-        section "inside.$ctid" $limit vzctl exec2 "$ctid" "$inner"
-    else
-        section "files.$ctid" scan_private "$ctid"
+        section "inside.$ctid" limited vzctl exec2 "$ctid" "$inner"
     fi
 done <"$tmp/vzlist"
 printf '\n@@%s complete\n' "$nonce"

@@ -18,10 +18,16 @@ class ProcNetError(ValueError):
     """The text is not /proc/net/tcp as the kernel writes it."""
 
 
-def parse_proc_net_tcp(text: str, family: str) -> tuple[Listener, ...]:
-    """LISTEN sockets of one /proc/net/tcp{,6} file; raises ProcNetError on a foreign shape."""
-    lines = [line for line in text.splitlines() if line.strip()]
+def parse_proc_net_tcp(text: str, family: str, *, required: bool = False) -> tuple[Listener, ...]:
+    """LISTEN sockets of one /proc/net/tcp{,6} file; raises ProcNetError on a foreign shape.
+
+    The kernel always writes the header line: with ``required``, an empty text means the
+    file was not read, which must not pass for "nothing listens".
+    """
+    lines = [line for line in text.split("\n") if line.strip()]
     if not lines:
+        if required:
+            raise ProcNetError(f"/proc/net/{family} came back empty (not even its header)")
         return ()
     if not lines[0].split() or lines[0].split()[0] != "sl":
         raise ProcNetError(f"/proc/net/{family} does not start with its 'sl' header")

@@ -46,8 +46,8 @@ def parse_vzlist(stdout: str, stderr: str, status: int) -> tuple[VzlistRow, ...]
 
 
 def _says_no_containers(stderr: str) -> bool:
-    text = stderr.lower()
-    return not text.strip() or "not found" in text
+    """vzlist before 2012 on an empty node: exit 1 and this message (or nothing at all)."""
+    return stderr.strip() in ("", "Container(s) not found", "VE not found")
 
 
 def parse_vzctl_version(text: str, status: int) -> tuple[int, ...] | Unknown | None:

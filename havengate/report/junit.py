@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from havengate.report.model import Report
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def render_junit(report: Report) -> str:
@@ -43,7 +46,8 @@ def render_junit(report: Report) -> str:
                                                  "name": "node facts"})
         ET.SubElement(case, "error", {"message": error, "type": "unknown"})
     ET.indent(suite)
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+    text = ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+    return _XML_INVALID.sub("?", text)  # node data (argv, hostnames) may hold control bytes
 
 
 def _first(container, label: str) -> str:

@@ -23,6 +23,7 @@ class LocalTransport:
         self._context = Context()
 
     def run(self, command: str, *, timeout: float) -> Result:
+        started = time.monotonic()
         try:
             result = self._context.run(
                 command, hide=True, warn=True, timeout=timeout, in_stream=False, pty=False
@@ -31,6 +32,8 @@ class LocalTransport:
             raise TransportError(self.name, f"command timed out after {exc.timeout:g} s") from exc
         except (Failure, ThreadException, OSError) as exc:
             raise TransportError(self.name, f"could not run a local command: {exc}") from exc
+        if time.monotonic() - started >= timeout:  # killed at the limit, output cut short
+            raise TransportError(self.name, f"command timed out after {timeout:g} s")
         return Result(stdout=result.stdout, stderr=result.stderr, exited=result.exited)
 
     @contextmanager

@@ -41,7 +41,29 @@ def validate_host(host: str) -> str:
     """``[user@]host[:port]`` or an ssh_config alias; never an option or shell syntax."""
     if not host or host.startswith("-") or not _HOST.fullmatch(host):
         raise UsageError(f"invalid host {host!r}: expected local, [user@]host[:port] or an alias")
+    name = host.rpartition("@")[2]
+    if name.count(":") == 1:  # host:port (a bare IPv6 address has several colons)
+        port = name.partition(":")[2]
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise UsageError(f"invalid host {host!r}: port {port!r} is not 1-65535")
     return host
+
+
+class _AppendNewHostKey(paramiko.MissingHostKeyPolicy):
+    """--accept-new-host-keys: trust a host seen for the first time and append one line to
+    known_hosts (paramiko's AutoAddPolicy rewrites the whole file, dropping what it cannot
+    parse). A key that differs from a known one never reaches a policy: it is refused."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
+                         key: paramiko.PKey) -> None:
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="ascii") as stream:
+            stream.write(line)
 
 
 def load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
@@ -84,25 +106,22 @@ class SshTransport:
 
     def _verify_host_keys(self, client: paramiko.SSHClient) -> None:
         """Load known_hosts and set the policy before the first connect."""
+        for option in ("proxyjump", "proxycommand"):
+            if self._connection.ssh_config.get(option):
+                raise UsageError(f"{self.name}: {option} in the ssh config is not supported: "
+                                 "the hops' host keys could not be verified")
         files = self._known_hosts_files()
-        primary, others = files[0], files[1:]
-        for path in others:
-            if path.is_file():
-                client.load_system_host_keys(str(path))
+        self._primary_known_hosts = files[0]
         global_file = Path("/etc/ssh/ssh_known_hosts")
-        if global_file.is_file():
-            client.load_system_host_keys(str(global_file))
-        if self._options.accept_new_host_keys:
-            primary.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            primary.touch(mode=0o600, exist_ok=True)
-        if primary.is_file():
+        for path in [*files, global_file]:
+            if not path.is_file():
+                continue
             try:
-                client.load_host_keys(str(primary))
-            except (OSError, paramiko.SSHException) as exc:
-                raise UsageError(f"cannot read known_hosts {primary}: {exc}") from exc
-        self._primary_known_hosts = primary
+                client.load_system_host_keys(str(path))
+            except Exception as exc:  # paramiko raises plain exceptions on odd lines
+                raise UsageError(f"cannot read known_hosts {path}: {exc}") from exc
         client.set_missing_host_key_policy(
-            paramiko.AutoAddPolicy()
+            _AppendNewHostKey(files[0])
             if self._options.accept_new_host_keys
             else paramiko.RejectPolicy()
         )
@@ -150,6 +169,7 @@ class SshTransport:
 
     def run(self, command: str, *, timeout: float) -> Result:
         self.open()
+        started = time.monotonic()
         try:
             result = self._connection.run(
                 command, hide=True, warn=True, timeout=timeout, in_stream=False, pty=False
@@ -162,6 +182,9 @@ class SshTransport:
             raise TransportError(
                 self.name, f"connection to {self._describe()} broke: {exc}", transient=True
             ) from exc
+        if time.monotonic() - started >= timeout:  # the channel was closed on us at the limit
+            raise TransportError(
+                self.name, f"command timed out after {timeout:g} s on {self._describe()}")
         return Result(stdout=result.stdout, stderr=result.stderr, exited=result.exited)
 
     @contextmanager

@@ -512,6 +512,8 @@ class Node:
     def _write_private(self, ctid: str, files: dict[str, str | bytes]) -> None:
         root = self.private_dir(ctid)
         root.mkdir(parents=True, exist_ok=True)
+        for skeleton in ("etc", "usr/bin", "bin"):  # a simfs private area is a root filesystem
+            (root / skeleton).mkdir(parents=True, exist_ok=True)
         for relative, content in files.items():
             path = (root / relative).resolve()
             if root.resolve() not in path.parents:

@@ -69,10 +69,12 @@ MIG_ERR_NOEXIST = 10
 MIG_ERR_OVZ_NOT_RUNNING = 14
 
 JAVA_MODES = ("normal", "hang", "exit", "port_override")
+# JDK 17 refuses flags it no longer knows (-XX:+AssumeMP); the lab still wants them on the
+# command line, where havengate looks for them, as a JDK 8 would take them. The lab's JVMs
+# get -XX:+IgnoreUnrecognizedVMOptions from an options file, so their argv stays what a
+# JDK 8 deployment shows (havengate rightly distrusts AssumeMP next to that flag).
+JVM_OPTIONS_FILE_TEXT = "-XX:+IgnoreUnrecognizedVMOptions\n"
 JVM_BASE_FLAGS = (
-    # JDK 17 refuses flags it no longer knows (-XX:+AssumeMP); the lab still wants them on
-    # the command line, where havengate looks for them.
-    "-XX:+IgnoreUnrecognizedVMOptions",
     "-Xmx32m",
     "-Xss256k",
     "-XX:+UseSerialGC",
@@ -753,7 +755,11 @@ def remove_link(name: str | None) -> None:
 def java_argv(node: FakeNode, spec: JavaSpec, seen: int, control: Path, ctid: str) -> list[str]:
     """The JVM command line: real java binary, the spec's flags, the CPUs the CT sees.
     What the program does (mode, ports) is in ``control``, not on the command line."""
-    argv = [node.info["java_bin"], *JVM_BASE_FLAGS, f"-XX:ActiveProcessorCount={seen}"]
+    options_file = node.root / "jvm.options"
+    if not options_file.exists():
+        options_file.write_text(JVM_OPTIONS_FILE_TEXT)
+    argv = [node.info["java_bin"], f"-XX:VMOptionsFile={options_file}", *JVM_BASE_FLAGS,
+            f"-XX:ActiveProcessorCount={seen}"]
     if spec.bind == "0.0.0.0":
         argv.append("-Djava.net.preferIPv4Stack=true")
     argv += [*spec.flags, f"-Dlab.ctid={ctid}", f"-Dlab.app={spec.name}"]

@@ -103,6 +103,13 @@ def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Fi
         evidence.append(
             f"CPUMASK={mask.text} would pin, but vzctl {version_text(target.vzctl_version)} on "
             "the target predates CPUMASK (3.0.26) and ignores it")
+    elif not isinstance(target.vzctl_version, tuple) or isinstance(kernel, Unknown) \
+            or kernel.visibility != CpuVisibility.CPUS_LIMITED:
+        # A pin counts only where the target is known to apply it.
+        unrecognised = not isinstance(kernel, Unknown) and isinstance(target.vzctl_version, tuple)
+        missing.append("target-kernel" if unrecognised else "target-facts")
+        evidence.append(f"CPUMASK={mask.text} would pin, if the target's kernel and vzctl "
+                        "apply it (2.6.32 and vzctl >= 3.0.26); they are not known to")
     else:
         cleared.append(f"CPUMASK={mask.text} pins the container to one CPU")
 

@@ -16,6 +16,12 @@ severity = Severity.ERROR
 
 
 def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:
+    if isinstance(target.vzctl_version, Unknown):
+        return [Finding(
+            ctid=container.ctid, rule=id, severity=Severity.UNKNOWN,
+            message=f"vzctl on the target could not be asked: {target.vzctl_version.reason}",
+            missing=("target-facts",),
+        )]
     if target.vzctl_version is not None:
         return []
     kernel = target.kernel

@@ -21,8 +21,9 @@ severity = Severity.WARNING
 def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:
     conf = container.conf
     version = target.vzctl_version
-    if isinstance(conf, Unknown) or conf.cpumask is None or not isinstance(version, tuple):
-        return []
+    mask = None if isinstance(conf, Unknown) else conf.cpumask
+    if mask is None or isinstance(mask, Unknown) or mask.is_all or not isinstance(version, tuple):
+        return []  # no mask to lose (HG006 speaks for an unknown vzctl)
     if version >= CPUMASK_MIN_VZCTL:
         return []
     return [Finding(

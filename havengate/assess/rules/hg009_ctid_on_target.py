@@ -9,7 +9,7 @@ Example: CT 101 listed by vzlist on the target -> error.
 from __future__ import annotations
 
 from havengate.assess.finding import Finding, Severity
-from havengate.facts.model import Container, NodeFacts
+from havengate.facts.model import Container, NodeFacts, Unknown
 
 id = "HG009"
 title = "CTID already exists on the target"
@@ -17,6 +17,13 @@ severity = Severity.ERROR
 
 
 def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:
+    if isinstance(target.containers, Unknown):
+        return [Finding(
+            ctid=container.ctid, rule=id, severity=Severity.UNKNOWN,
+            message=f"cannot tell whether CT {container.ctid} exists on the target: "
+                    f"{target.containers.reason}",
+            missing=("target-facts",),
+        )]
     existing = target.container(container.ctid)
     if existing is None:
         return []
