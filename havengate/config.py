@@ -14,6 +14,7 @@ from havengate.documents import read_json
 class Config:
     patch_defaults: dict[str, Any] = field(default_factory=dict)
     patch_containers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    verify: dict[str, Any] = field(default_factory=dict)  # {"containers": {CTID: checks}}
 
     def patch_settings(self, ctid: str, flags: dict[str, Any]) -> PatchSettings:
         """Built-in defaults < config defaults < flags given < the container's own entry."""
@@ -30,4 +31,5 @@ def load_config(path: Path | None) -> Config:
     document = read_json(path, "config")
     patch = dict(document.get("patch", {}))
     containers = patch.pop("containers", {})
-    return Config(patch_defaults=patch, patch_containers=containers)
+    return Config(patch_defaults=patch, patch_containers=containers,
+                  verify=document.get("verify", {}))

@@ -30,6 +30,8 @@ class Verdict(str, enum.Enum):
     NO_GO = "no-go"
     PATCHED = "patched"
     UNKNOWN = "unknown"
+    VERIFIED = "verified"  # after the move: every expected port and check answered
+    FAILED = "failed"  # after the move: something expected is not there
 
 
 class ExitCode(enum.IntEnum):
@@ -78,12 +80,15 @@ def decide(findings: tuple[Finding, ...], config: PolicyConfig) -> Decision:
 
 def overall(verdicts: list[Verdict], *, complete: bool) -> Verdict:
     """no-go if anything is blocked; unknown if anything (or a node) could not be assessed."""
-    if Verdict.NO_GO in verdicts:
-        return Verdict.NO_GO
+    for blocking in (Verdict.NO_GO, Verdict.FAILED):
+        if blocking in verdicts:
+            return blocking
     if Verdict.UNKNOWN in verdicts or not complete:
         return Verdict.UNKNOWN
     if Verdict.PATCHED in verdicts:
         return Verdict.PATCHED
+    if verdicts and set(verdicts) == {Verdict.VERIFIED}:
+        return Verdict.VERIFIED
     return Verdict.GO
 
 
@@ -92,4 +97,6 @@ EXIT_CODES = {
     Verdict.PATCHED: ExitCode.GO,
     Verdict.NO_GO: ExitCode.NO_GO,
     Verdict.UNKNOWN: ExitCode.UNKNOWN,
+    Verdict.VERIFIED: ExitCode.GO,
+    Verdict.FAILED: ExitCode.NO_GO,
 }

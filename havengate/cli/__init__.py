@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 
 from havengate import __version__
-from havengate.cli import check, patch
+from havengate.cli import check, patch, verify
 from havengate.cli.options import log
 from havengate.decide import ExitCode
 from havengate.errors import HavengateError
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     check.register(commands)
     patch.register(commands)
+    verify.register(commands)
     return parser
 
 

@@ -41,7 +41,7 @@ def positive_float(text: str) -> float:
     return value
 
 
-def ssh_group() -> argparse.ArgumentParser:
+def ssh_group(probe_timeout: bool = True) -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("SSH")
     group.add_argument("--ssh-config", type=Path, metavar="FILE",
@@ -54,8 +54,10 @@ def ssh_group() -> argparse.ArgumentParser:
                             "(a changed key is still refused)")
     group.add_argument("--connect-timeout", type=positive_float, default=10.0, metavar="SECONDS",
                        help="SSH connect/auth timeout (default: 10)")
-    group.add_argument("--timeout", type=positive_float, default=PROBE_TIMEOUT, metavar="SECONDS",
-                       help=f"limit for a node's whole probe (default: {PROBE_TIMEOUT:g})")
+    if probe_timeout:
+        group.add_argument("--timeout", type=positive_float, default=PROBE_TIMEOUT,
+                           metavar="SECONDS",
+                           help=f"limit for a node's whole probe (default: {PROBE_TIMEOUT:g})")
     group.add_argument("--command-timeout", type=positive_int, default=DEFAULT_STEP_TIMEOUT,
                        metavar="SECONDS",
                        help="limit for each command on a node that may hang, such as "

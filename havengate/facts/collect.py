@@ -27,7 +27,7 @@ def _transient(exc: BaseException) -> bool:
 def collect_node(
     transport, mode: str = Mode.FULL, ctids: tuple[str, ...] = (), *,
     timeout: float = PROBE_TIMEOUT, step_timeout: int = DEFAULT_STEP_TIMEOUT,
-    attempts: int = CONNECT_ATTEMPTS,
+    attempts: int = CONNECT_ATTEMPTS, connects: tuple[tuple[str, int], ...] = (),
 ) -> NodeFacts:
     """Facts of the node behind ``transport`` (anything with ``run()`` and ``name``).
 
@@ -44,7 +44,7 @@ def collect_node(
         with attempt:
             nonce = secrets.token_hex(16)
             collected_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            command = probe_command(nonce, mode, ctids, step_timeout)
+            command = probe_command(nonce, mode, ctids, step_timeout, connects)
             result = transport.run(command, timeout=timeout)
             return parse_probe_output(result.stdout, nonce, transport.name, collected_at)
     raise AssertionError("unreachable: tenacity reraises the last error")

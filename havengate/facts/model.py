@@ -88,11 +88,29 @@ class Listener:
 
 
 @dataclass(frozen=True)
+class ThreadSample:
+    """One thread of a JVM at one moment (/proc/PID/task/TID), for the hang diagnosis."""
+
+    tid: int
+    name: str
+    state: str  # R running, S sleeping, D disk, Z zombie, T stopped
+    cpu_ticks: int  # utime + stime
+    wchan: str  # kernel function it sleeps in ("0" when unknown or running)
+    voluntary_switches: int
+
+    @property
+    def in_futex(self) -> bool:
+        return "futex" in self.wchan
+
+
+@dataclass(frozen=True)
 class JavaProcess:
     pid: int
     argv: tuple[str, ...]
     jvm_options: tuple[str, ...]  # -X / -XX / -D options given before the main class or -jar
     listeners: tuple[Listener, ...] | Unknown
+    age_seconds: float | None = None  # how long it has run (verify probes only)
+    threads: tuple[ThreadSample, ...] = ()  # verify probes only
 
     @property
     def assumes_mp(self) -> bool:
@@ -141,6 +159,16 @@ class Container:
 
 
 @dataclass(frozen=True)
+class Connect:
+    """A TCP connect from the node to a container's address (what its clients do)."""
+
+    address: str
+    port: int
+    ok: bool | None  # None: could not be tried (no bash on the node, step killed)
+    detail: str
+
+
+@dataclass(frozen=True)
 class NodeFacts:
     host: str
     collected_at: str  # ISO 8601, UTC
@@ -149,6 +177,7 @@ class NodeFacts:
     vzctl_version: tuple[int, ...] | Unknown | None  # None: vzctl not installed
     containers: tuple[Container, ...] | Unknown
     errors: tuple[str, ...] = field(default=())  # probe sections that failed, said plainly
+    connects: tuple[Connect, ...] = field(default=())  # verify: TCP connects from the node
 
     def container(self, ctid: str) -> Container | None:
         if isinstance(self.containers, Unknown):

@@ -7,15 +7,24 @@ becomes an ``Unknown`` with the node's own words; it never becomes a default val
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 
 from havengate.errors import ProbeError
 from havengate.facts.ctconf import parse_ctid_conf
 from havengate.facts.java import is_jvm, jvm_options
 from havengate.facts.kernel import parse_kernel_release
-from havengate.facts.model import Container, JavaProcess, Listener, NodeFacts, Unknown
+from havengate.facts.model import (
+    Connect,
+    Container,
+    JavaProcess,
+    Listener,
+    NodeFacts,
+    ThreadSample,
+    Unknown,
+)
 from havengate.facts.procnet import ProcNetError, parse_proc_net_tcp
 from havengate.facts.vz import VzlistError, VzlistRow, parse_vzctl_version, parse_vzlist
 from havengate.quoting import shell_command, validate_ctid
@@ -29,6 +38,7 @@ _KILLED_BY_TIMEOUT = (124, 137)  # timeout(1): 124, or 128+SIGKILL with -s KILL
 class Mode:
     FULL = "full"  # node facts, CT configs, what runs inside each CT (the source)
     NODE = "node"  # node facts and CT configs only (the target)
+    VERIFY = "verify"  # after the move: JVMs with their threads, TCP connects from the node
 
 
 @dataclass(frozen=True)
@@ -46,17 +56,24 @@ class Section:
 
 
 def probe_command(nonce: str, mode: str, ctids: tuple[str, ...] = (),
-                  step_timeout: int = DEFAULT_STEP_TIMEOUT) -> str:
-    """The one command line sent to a node: ``sh -c SCRIPT havengate-probe NONCE MODE T CTID…``."""
+                  step_timeout: int = DEFAULT_STEP_TIMEOUT,
+                  connects: tuple[tuple[str, int], ...] = ()) -> str:
+    """The one command line sent to a node:
+    ``sh -c SCRIPT havengate-probe NONCE MODE T CTID… [-- ADDRESS PORT …]``."""
     if not _NONCE.fullmatch(nonce):
         raise ValueError("nonce must be 16-64 lowercase hex digits")
-    if mode not in (Mode.FULL, Mode.NODE):
+    if mode not in (Mode.FULL, Mode.NODE, Mode.VERIFY):
         raise ValueError(f"unknown probe mode {mode!r}")
     if not isinstance(step_timeout, int) or step_timeout < 1:
         raise ValueError("step timeout must be a positive number of seconds")
+    pairs: list[str] = []
+    for address, port in connects:
+        if not 0 < int(port) < 65536:
+            raise ValueError(f"port {port} out of range")
+        pairs += [str(ipaddress.ip_address(address)), str(int(port))]
     return shell_command(
         "sh", "-c", PROBE_SCRIPT, "havengate-probe", nonce, mode, str(step_timeout),
-        *(validate_ctid(c) for c in ctids),
+        *(validate_ctid(c) for c in ctids), *(["--", *pairs] if pairs else []),
     )
 
 
@@ -134,7 +151,21 @@ def parse_probe_output(output: str, nonce: str, host: str, collected_at: str) ->
         vzctl_version=vzctl_version,
         containers=containers,
         errors=tuple(errors),
+        connects=tuple(_connect(name, section) for name, section in sections.items()
+                       if name.startswith("connect.")),
     )
+
+
+def _connect(name: str, section: Section) -> Connect:
+    address, _, port = name.removeprefix("connect.").rpartition(".")
+    if section.status == 0:
+        return Connect(address, int(port), True, "connected")
+    if section.status in _KILLED_BY_TIMEOUT:
+        return Connect(address, int(port), False, "no answer (connect timed out)")
+    if section.status == 127:
+        return Connect(address, int(port), None, "bash is not on the node: cannot connect")
+    words = section.stderr.strip().splitlines()
+    return Connect(address, int(port), False, words[-1].split(": ")[-1] if words else "refused")
 
 
 def _probed(ctid: str, sections: dict[str, Section]) -> bool:
@@ -192,7 +223,8 @@ class InsideError(ValueError):
     """The inner script's output is not what it prints: a hostile or broken container."""
 
 
-_PART = re.compile(r"@@ct (cpus|procfs|tcp|tcp6|tcp6-absent|tcp-unreadable|done|proc [0-9]+)")
+_PART = re.compile(
+    r"@@ct (cpus|procfs|tcp|tcp6|tcp6-absent|tcp-unreadable|done|proc [0-9]+|threads [0-9]+)")
 
 
 def _parse_inside(
@@ -212,7 +244,9 @@ def _parse_inside(
     if "done" not in names:
         failure = Unknown(f"the probe inside CT {ctid} stopped before it finished")
         return failure, failure
-    text = {name: "\n".join(lines) for name, lines in parts if not name.startswith("proc")}
+    text = {name: "\n".join(lines) for name, lines in parts
+            if not name.startswith(("proc ", "threads "))}
+    samples = {int(name[8:]): lines for name, lines in parts if name.startswith("threads ")}
     cpus_seen = _int_or_unknown(text.get("cpus", ""), f"nproc inside CT {ctid}")
     if "procfs" not in names:
         return cpus_seen, Unknown(f"/proc is not readable inside CT {ctid}")
@@ -228,9 +262,39 @@ def _parse_inside(
     for name, lines in parts:
         if name.startswith("proc "):
             process = _java_process(int(name[5:]), lines, listening)
+            if process is not None and process.pid in samples:
+                age, threads = _threads(process.pid, samples[process.pid])
+                process = replace(process, age_seconds=age, threads=threads)
             if process is not None:
                 processes.append(process)
     return cpus_seen, tuple(processes)
+
+
+def _threads(pid: int, lines: list[str]) -> tuple[float, tuple[ThreadSample, ...]]:
+    """``uptime clk_tck``, the process's stat line, then ``tid wchan switches stat`` lines."""
+    try:
+        uptime, ticks_per_second = lines[0].split()
+        process = _stat_fields(lines[1])
+        age = float(uptime) - int(process[19]) / int(ticks_per_second)  # field 22: starttime
+        threads = []
+        for line in lines[2:]:
+            if not line.strip():
+                continue
+            tid, wchan, switches, stat = line.split(" ", 3)
+            fields = _stat_fields(stat)
+            threads.append(ThreadSample(
+                tid=int(tid), name=stat[stat.index("(") + 1 : stat.rindex(")")],
+                state=fields[0], cpu_ticks=int(fields[11]) + int(fields[12]), wchan=wchan,
+                voluntary_switches=int(switches),
+            ))
+    except (ValueError, IndexError) as exc:
+        raise InsideError(f"threads of process {pid}: {exc}") from exc
+    return round(max(age, 0.0), 2), tuple(threads)
+
+
+def _stat_fields(stat: str) -> list[str]:
+    """/proc/PID/stat after the comm field, which may hold spaces and parentheses."""
+    return stat[stat.rindex(")") + 2 :].split()
 
 
 def _unhex(text: str, what: str) -> bytes:

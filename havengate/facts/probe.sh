@@ -1,13 +1,20 @@
 # havengate node probe, protocol 2. A fixed script: havengate never edits it per node.
-# Arguments: NONCE MODE STEP_TIMEOUT [CTID...]
-#   MODE: full | node; STEP_TIMEOUT: seconds for each step that may hang (vzctl exec2 into
-#   a container, scanning its files); CTIDs were validated as digits.
+# Arguments: NONCE MODE STEP_TIMEOUT [CTID...] [-- ADDRESS PORT ...]
+#   MODE: full | node | verify; STEP_TIMEOUT: seconds for each step that may hang (vzctl
+#   exec2 into a container, scanning its files, a TCP connect); CTIDs were validated as
+#   digits, ADDRESS PORT pairs (verify: TCP connects from the node) as IPs and ports.
 # Every fact is printed in its own section between markers that carry NONCE, a random
 # token chosen per run, so a login banner or a container cannot fake a section.
 nonce=$1
 mode=$2
 step_timeout=$3
 shift 3
+ctids=""
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    ctids="$ctids $1"
+    shift
+done
+[ "${1:-}" = "--" ] && shift
 LC_ALL=C
 export LC_ALL
 PATH=$PATH:/usr/sbin:/sbin:/usr/bin:/bin
@@ -112,6 +119,20 @@ for d in /proc/[0-9]*; do
     hex <"$d/cmdline"; echo
     hex <"$d/environ" 2>/dev/null; echo
     ls -l "$d/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' '; echo
+    [ -n "${diag:-}" ] || continue
+    # verify: how long it has lived, and what each thread is doing (bash builtins only)
+    echo "@@ct threads $pid"
+    read -r up _ </proc/uptime; echo "$up $(getconf CLK_TCK 2>/dev/null || echo 100)"
+    read -r stat <"$d/stat"; echo "$stat"
+    for t in "$d"/task/[0-9]*; do
+        wchan=0; vcs=0; tstat=""
+        read -r wchan <"$t/wchan" 2>/dev/null
+        while read -r key value; do
+            [ "$key" = "voluntary_ctxt_switches:" ] && vcs=$value
+        done <"$t/status" 2>/dev/null
+        read -r tstat <"$t/stat" 2>/dev/null
+        echo "${t##*/} ${wchan:-0} ${vcs:-0} $tstat"
+    done
 done
 echo "@@ct tcp"; cat /proc/net/tcp || echo "@@ct tcp-unreadable"
 if [ -e /proc/net/tcp6 ]; then
@@ -129,17 +150,31 @@ section vzctl vzctl --version
 section vzlist vzlist -a -H -o veid,status,hostname
 cp "$tmp/stdout" "$tmp/vzlist"
 
-wanted=" $* "
+wanted="$ctids "
 while read -r ctid status hostname; do
     case $ctid in '' | *[!0-9]*) continue ;; esac
-    if [ $# -gt 0 ]; then
+    if [ -n "$ctids" ]; then
         case $wanted in *" $ctid "*) ;; *) continue ;; esac
     fi
     section "conf.$ctid" head -c 262144 "/etc/vz/conf/$ctid.conf"
-    [ "$mode" = full ] || continue
-    section "files.$ctid" scan_private "$ctid"
+    case $mode in
+        full) section "files.$ctid" scan_private "$ctid" ;;
+        verify) ;;
+        *) continue ;;
+    esac
     if [ "$status" = running ]; then
-        section "inside.$ctid" limited vzctl exec2 "$ctid" "$inner"
+        [ "$mode" = verify ] && diag=1 || diag=""
+        section "inside.$ctid" limited vzctl exec2 "$ctid" "diag=$diag
+$inner"
     fi
 done <"$tmp/vzlist"
+
+# verify: can the node reach each container's address and port (what clients will do)?
+connect() {
+    limited bash -c 'exec 3<>"/dev/tcp/$1/$2"' havengate-connect "$1" "$2"
+}
+while [ $# -ge 2 ]; do
+    section "connect.$1.$2" connect "$1" "$2"
+    shift 2
+done
 printf '\n@@%s complete\n' "$nonce"

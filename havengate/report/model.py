@@ -45,6 +45,16 @@ class PatchSummary:
 
 
 @dataclass(frozen=True)
+class CheckResult:
+    """One post-move check: a JVM listening, a connect from the node, an HTTP answer."""
+
+    kind: str  # listen | connect | http
+    target: str  # "tcp/61616", "10.0.0.101:61616", a URL
+    ok: bool | None  # None: could not be checked
+    detail: str
+
+
+@dataclass(frozen=True)
 class ContainerResult:
     ctid: str
     hostname: str | None
@@ -59,6 +69,7 @@ class ContainerResult:
     fix: str | None
     java_ports: tuple[Port, ...]
     patch: PatchSummary | None = None
+    checks: tuple[CheckResult, ...] = ()
 
 
 @dataclass(frozen=True)

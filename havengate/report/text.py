@@ -12,6 +12,8 @@ _HEADERS = ("CT", "HOSTNAME", "JAVA", "CPUS SEEN", "CPUS/MASK", "VERDICT", "FIX"
 def render_text(report: Report) -> str:
     if report.command in ("patch", "revert"):
         return _render_patches(report)
+    if report.command == "verify":
+        return _render_verify(report)
     lines = [_node_line("source", report.source), _node_line("target", report.target), ""]
     if report.containers:
         lines.extend(_table([_HEADERS, *(_row(c) for c in report.containers)]))
@@ -68,6 +70,44 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             for row in rows]
+
+
+_VERIFY_WORDS = {"verified": "VERIFIED", "failed": "FAILED", "unknown": "UNKNOWN"}
+
+
+def _render_verify(report: Report) -> str:
+    rows = [("CT", "HOSTNAME", "CHECKS", "VERDICT", "WHY")]
+    for container in report.containers:
+        passed = sum(1 for c in container.checks if c.ok)
+        why = next((f.message.split(":")[0] for f in container.findings
+                    if f.severity >= Severity.UNKNOWN), "-")
+        rows.append((container.ctid, container.hostname or "-",
+                     f"{passed}/{len(container.checks)} ok",
+                     _VERIFY_WORDS.get(container.verdict, container.verdict), why))
+    lines = [_node_line("target", report.target), "", *_table(rows)]
+    for container in report.containers:
+        lines.append("")
+        lines.append(f"CT {container.ctid} ({container.hostname or 'no hostname'}): "
+                     f"{_VERIFY_WORDS.get(container.verdict, container.verdict)}")
+        for check in container.checks:
+            mark = {True: "ok  ", False: "FAIL", None: "?   "}[check.ok]
+            lines.append(f"  {mark} {check.kind:<7} {check.target}: {check.detail}")
+        for finding in container.findings:
+            lines.append(f"  {finding.rule} {finding.message}")
+            lines.extend(f"      - {item}" for item in finding.evidence)
+            if finding.remediation:
+                lines.append(f"      fix: {finding.remediation}")
+        if container.patch:
+            patch = container.patch
+            lines.append(f"  remediation {patch.status}" + (f": {_changes(patch)}" if patch.changes
+                                                            else "")
+                         + (f"; journal {patch.journal_id}" if patch.journal_id else ""))
+            lines.extend(f"      - {note}" for note in patch.notes)
+    if report.errors:
+        lines += ["", "could not assess:", *(f"  - {error}" for error in report.errors)]
+    lines += ["", f"verdict: {_VERIFY_WORDS.get(report.verdict, report.verdict.upper())} "
+                  f"(exit {report.exit_code})"]
+    return "\n".join(_printable(line) for line in lines) + "\n"
 
 
 def _render_patches(report: Report) -> str:

@@ -1,0 +1,167 @@
+"""``havengate verify``: after the move, did the Java ports really open? If not, why."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+from pathlib import Path
+
+from havengate import __version__
+from havengate.act import failed, summarise
+from havengate.act.journal import Journal
+from havengate.act.patch import patch_container
+from havengate.cli.options import (
+    emit,
+    log,
+    output_group,
+    patch_flags,
+    positive_float,
+    ssh_group,
+    state_group,
+    transport_for,
+)
+from havengate.config import load_config
+from havengate.decide import EXIT_CODES, Verdict, overall
+from havengate.errors import HavengateError
+from havengate.facts.model import Container, Unknown
+from havengate.gate import node_summary
+from havengate.quoting import shell_command, validate_ctid
+from havengate.report import FORMATTERS
+from havengate.report.model import ContainerResult, NodeSummary, PatchSummary, Port, Report
+from havengate.verify.evaluate import HANG_AFTER
+from havengate.verify.expect import load_expectations
+from havengate.verify.run import DEFAULT_DEADLINE, Outcome, Remediator, verify
+
+EPILOG = """\
+Expected ports come from the baseline `havengate check` recorded before the move
+(STATE_DIR/baselines/CTID.json, or --baseline FILE) and from --config (tcp ports, http
+checks). For each port: a JVM in the container listens on it (/proc/net/tcp and tcp6),
+and the target node can connect to the container's address; then the HTTP checks.
+
+When a port has not opened, verify says why: the futex hang of one-CPU JVMs on 2.6.32
+(JVM alive, threads waiting in futex, no port: reported as soon as it is clear), a JVM
+that exited, one listening elsewhere or on loopback only, a node that cannot connect,
+a wrong HTTP answer.
+
+examples:
+  havengate verify --target slave1
+  havengate verify 101 --target slave1 --timeout 300 --format json
+  havengate verify 101 --target slave1 --remediate     # pin, kill -9 the hung JVM, restart
+"""
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "verify", parents=[ssh_group(probe_timeout=False), output_group(), state_group()],
+        help="after the move: the Java ports opened? if not, why (futex-hang diagnosis)",
+        description="Check, on the target, that each container's Java ports opened again.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("ctids", nargs="*", metavar="CTID",
+                        help="containers to verify (default: every baseline in STATE_DIR)")
+    parser.add_argument("--target", required=True, metavar="HOST",
+                        help="the node the containers moved to")
+    parser.add_argument("--baseline", type=Path, action="append", default=[], metavar="FILE",
+                        help="a baseline document to use instead of STATE_DIR's (repeatable)")
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="JSON config: extra tcp ports and http checks per container")
+    parser.add_argument("--timeout", type=positive_float, default=DEFAULT_DEADLINE,
+                        metavar="SECONDS",
+                        help=f"one deadline for everything (default: {DEFAULT_DEADLINE:g})")
+    parser.add_argument("--hang-after", type=positive_float, default=HANG_AFTER,
+                        metavar="SECONDS",
+                        help="a JVM alive this long without a port may be hung "
+                             f"(default: {HANG_AFTER:g})")
+    parser.add_argument("--remediate", action="store_true",
+                        help="on a suspected futex hang: pin the container (journaled patch), "
+                             "kill -9 the JVM, vzctl restart, and verify again")
+    parser.add_argument("--strategy", choices=["cpumask", "cpus", "both"],
+                        help="the fix --remediate writes (default: cpumask)")
+    parser.add_argument("--cpumask", metavar="MASK", help='with --remediate (default: "0")')
+    parser.add_argument("--cpus", type=int, metavar="N", help="with --remediate (default: 2)")
+    parser.set_defaults(handler=command_verify)
+
+
+def command_verify(args: argparse.Namespace) -> int:
+    ctids = tuple(validate_ctid(ctid) for ctid in args.ctids)
+    config = load_config(args.config)
+    expectations = load_expectations(ctids, args.state_dir, tuple(args.baseline), config.verify)
+    remediate = _remediator(args, config) if args.remediate else None
+    transport = transport_for(args.target, args)
+    try:
+        log.info("verifying %s on %s (deadline %g s) ...",
+                 ", ".join(e.ctid for e in expectations), args.target, args.timeout)
+        run = verify(transport, expectations, deadline=args.timeout, hang_after=args.hang_after,
+                     remediate=remediate, progress=log.info)
+    finally:
+        transport.close()
+
+    results = [_result(outcome, run.error) for outcome in run.outcomes.values()]
+    verdict = overall([Verdict(r.verdict) for r in results], complete=run.node is not None)
+    target = (node_summary(run.node) if run.node is not None else
+              NodeSummary(host=args.target, kernel=None, kernel_family=None, cpus=None,
+                          vzctl=None, error=run.error))
+    report = Report(
+        tool="havengate", version=__version__, command="verify",
+        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        policy="remediate" if args.remediate else "verify", verdict=verdict.value,
+        exit_code=int(EXIT_CODES[verdict]), source=None, target=target,
+        containers=tuple(results), errors=(run.error,) if run.error else (),
+    )
+    emit(FORMATTERS[args.format](report), args.output)
+    return report.exit_code
+
+
+def _result(outcome: Outcome, error: str | None) -> ContainerResult:
+    state, container = outcome.state, outcome.container
+    conf = container.conf if container else None
+    cpus = cpumask = "?"
+    if conf is not None and not isinstance(conf, Unknown):
+        cpus = conf.values.get("CPUS", "unset")
+        cpumask = conf.values.get("CPUMASK", "unset")
+    findings = state.findings if state else ()
+    return ContainerResult(
+        ctid=outcome.expect.ctid,
+        hostname=container.hostname if container else None,
+        status=container.status if container else None,
+        java=None, cpus_seen_now=None,
+        cpus_seen_after=container.cpus_seen if container and isinstance(container.cpus_seen, int)
+        else None,
+        cpus=cpus, cpumask=cpumask,
+        verdict=state.status if state else "unknown",
+        findings=findings if state or not error else (),
+        fix=next((f.remediation for f in findings if f.remediation), None),
+        java_ports=tuple(Port(family="tcp", address="*", port=p) for p in outcome.expect.ports),
+        patch=outcome.remediation,
+        checks=state.checks if state else (),
+    )
+
+
+def _remediator(args: argparse.Namespace, config) -> Remediator:
+    """Pin (journaled), SIGKILL the hung JVMs, restart the container: act/ does the writing."""
+    journal = Journal(args.state_dir)
+    journal.entries()  # a corrupt journal stops us before anything is touched
+
+    def remediate(container: Container) -> PatchSummary:
+        ctid = container.ctid
+        transport = transport_for(args.target, args)
+        try:
+            settings = config.patch_settings(ctid, patch_flags(args)).validated(None)
+            outcome = patch_container(transport, ctid, settings, journal, vzctl_version=None,
+                                      rule="HG101")
+            pids = [str(p.pid) for p in container.java_processes] \
+                if isinstance(container.java_processes, tuple) else []
+            if pids:
+                transport.run(shell_command("vzctl", "exec2", ctid, "kill -9 " + " ".join(pids)),
+                              timeout=30)
+            restarted = transport.run(shell_command("vzctl", "restart", ctid), timeout=180)
+            summary = summarise(outcome)
+            note = (f"killed JVM pid(s) {', '.join(pids)} with SIGKILL; "
+                    f"vzctl restart exited {restarted.exited}")
+            return PatchSummary(**{**vars(summary), "notes": (*summary.notes, note)})
+        except HavengateError as exc:
+            return failed(args.target, f"remediation failed: {exc}")
+        finally:
+            transport.close()
+
+    return remediate

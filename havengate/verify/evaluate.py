@@ -1,0 +1,208 @@
+"""Judge one container after the move from one sample of facts (and the one before it).
+
+Pure: facts in, a state out. ``pending`` means "not yet": the loop samples again until
+the deadline. ``failed`` comes early only for the futex-hang signature, which does not
+resolve by waiting; every other cause is reported when the deadline is reached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from havengate.assess.finding import Finding, Severity
+from havengate.facts.model import Container, CpuMask, CpuVisibility, JavaProcess, NodeFacts, Unknown
+from havengate.report.model import CheckResult
+from havengate.verify.expect import Expectation
+
+LOOPBACK = ("127.", "::1", "::ffff:127.")
+HANG_AFTER = 30.0  # seconds a JVM may take to open its ports before a hang is suspected
+
+
+@dataclass(frozen=True)
+class State:
+    status: str  # verified | pending | failed | unknown
+    checks: tuple[CheckResult, ...]
+    findings: tuple[Finding, ...] = ()
+    waiting_for: str = ""  # what is not there yet, for the progress line
+
+
+def evaluate(expect: Expectation, node: NodeFacts, before: Container | None,
+             http: tuple[CheckResult, ...], *, deadline_reached: bool,
+             hang_after: float = HANG_AFTER) -> State:
+    ctid = expect.ctid
+    container = node.container(ctid)
+    if isinstance(node.containers, Unknown):
+        return State("unknown", (), (_finding(ctid, "HG100", Severity.UNKNOWN,
+                                              f"containers on the target unknown: "
+                                              f"{node.containers.reason}"),))
+    if container is None:
+        return State("failed", (), (_finding(ctid, "HG107", Severity.ERROR,
+                                             f"CT {ctid} is not on {node.host}"),))
+    if not container.running:
+        state = State("pending", (), (), f"CT {ctid} is {container.status}")
+        if deadline_reached:
+            return State("failed", (), (_finding(
+                ctid, "HG107", Severity.ERROR,
+                f"CT {ctid} is {container.status} on {node.host}",
+                remediation=f"vzctl start {ctid}"),))
+        return state
+    processes = container.java_processes
+    if isinstance(processes, Unknown):
+        return State("unknown", (), (_finding(ctid, "HG100", Severity.UNKNOWN,
+                                              f"CT {ctid}: JVMs unknown: {processes.reason}"),))
+
+    checks = _listen_checks(expect, processes) + _connect_checks(expect, node) + http
+    missing = [c for c in checks if not c.ok]
+    if not missing:
+        return State("verified", checks)
+    if any(c.ok is None for c in missing) and all(c.ok is not False for c in missing):
+        return State("unknown", checks, tuple(
+            _finding(ctid, "HG100", Severity.UNKNOWN, f"{c.target}: {c.detail}")
+            for c in missing))
+
+    hang = _futex_hang(ctid, container, node, processes, before, hang_after)
+    if hang is not None:
+        return State("failed", checks, (hang,))
+    if not deadline_reached:
+        return State("pending", checks, (), ", ".join(f"{c.target} {c.detail}" for c in missing))
+    return State("failed", checks, tuple(_diagnose(ctid, expect, container, processes, missing)))
+
+
+def _listen_checks(expect: Expectation, processes: tuple[JavaProcess, ...]) -> tuple[CheckResult, ...]:
+    results = []
+    for port in expect.ports:
+        sockets = [s for p in processes if isinstance(p.listeners, tuple)
+                   for s in p.listeners if s.port == port]
+        if not sockets:
+            results.append(CheckResult("listen", f"tcp/{port}", False, "not listening yet"))
+        elif all(s.address.startswith(LOOPBACK) for s in sockets):
+            where = ", ".join(sorted({s.address for s in sockets}))
+            results.append(CheckResult("listen", f"tcp/{port}", False,
+                                       f"listening on {where} only"))
+        else:
+            where = ", ".join(sorted({f"{s.family} {s.address}" for s in sockets}))
+            results.append(CheckResult("listen", f"tcp/{port}", True, f"a JVM listens ({where})"))
+    return tuple(results)
+
+
+def _connect_checks(expect: Expectation, node: NodeFacts) -> tuple[CheckResult, ...]:
+    done = {(c.address, c.port): c for c in node.connects}
+    results = []
+    for address in expect.addresses:
+        for port in expect.ports:
+            connect = done.get((address, port))
+            if connect is not None:
+                results.append(CheckResult("connect", f"{address}:{port}", connect.ok,
+                                           connect.detail))
+    return tuple(results)
+
+
+def _futex_hang(ctid: str, container: Container, node: NodeFacts,
+                processes: tuple[JavaProcess, ...], before: Container | None,
+                hang_after: float) -> Finding | None:
+    """The signature of the 2.6.32 one-CPU hang, or None when any part of it is missing."""
+    if not processes or any(isinstance(p.listeners, Unknown) or p.listeners for p in processes):
+        return None  # no JVM, or one that listens: not this hang
+    oldest = max(processes, key=lambda p: p.age_seconds or 0.0)
+    if oldest.age_seconds is None or oldest.age_seconds < hang_after or not oldest.threads:
+        return None
+    previous = _same_process(before, oldest)
+    if previous is None:
+        return None  # one more sample: CPU time and wake-ups are judged over a window
+    conditions = _one_cpu_unpinned(container, node)
+    if conditions is None:
+        return None
+    window = oldest.age_seconds - (previous.age_seconds or 0.0)
+    earlier = {t.tid: t for t in previous.threads}
+    cycling = [t for t in oldest.threads if t.in_futex and t.tid in earlier
+               and t.voluntary_switches > earlier[t.tid].voluntary_switches]
+    burning = [t for t in oldest.threads if t.tid in earlier
+               and t.cpu_ticks > earlier[t.tid].cpu_ticks and t.state == "R"]
+    waiting = [t for t in oldest.threads if t.in_futex]
+    if not (cycling or burning) or len(waiting) < len(oldest.threads) // 2:
+        return None
+    evidence = [
+        f"JVM pid {oldest.pid} alive for {oldest.age_seconds:.0f} s and listening on no port",
+        f"{len(waiting)} of {len(oldest.threads)} threads wait in futex "
+        f"({', '.join(sorted({t.wchan for t in waiting}))})",
+        *(f"thread {t.tid} ({t.name}) cycles in timed waits: "
+          f"{t.voluntary_switches - earlier[t.tid].voluntary_switches} wake-ups in "
+          f"{window:.1f} s" for t in cycling[:3]),
+        *(f"thread {t.tid} ({t.name}) burns CPU: "
+          f"{t.cpu_ticks - earlier[t.tid].cpu_ticks} ticks in {window:.1f} s" for t in burning[:3]),
+        *conditions,
+    ]
+    return _finding(
+        ctid, "HG101", Severity.ERROR,
+        "futex-hang (suspected): the JVM is alive but never opened its ports, its threads "
+        "wait in futex, and it sees one CPU on a multi-core 2.6.32 node without a pin",
+        evidence=tuple(evidence),
+        remediation=f"vzctl set {ctid} --cpumask 0 --save; kill -9 the JVM "
+                    f"(pid {oldest.pid} in the container); vzctl restart {ctid}",
+    )
+
+
+def _same_process(before: Container | None, process: JavaProcess) -> JavaProcess | None:
+    if before is None or not isinstance(before.java_processes, tuple):
+        return None
+    return next((p for p in before.java_processes if p.pid == process.pid), None)
+
+
+def _one_cpu_unpinned(container: Container, node: NodeFacts) -> list[str] | None:
+    """The HG001 conditions, as observed on the target now; None if any does not hold."""
+    kernel, conf = node.kernel, container.conf
+    if isinstance(kernel, Unknown) or kernel.visibility != CpuVisibility.CPUS_LIMITED:
+        return None
+    if not isinstance(node.cpus, int) or node.cpus < 2 or container.cpus_seen != 1:
+        return None
+    if isinstance(conf, Unknown):
+        return None
+    mask = conf.cpumask
+    if isinstance(mask, Unknown) or (isinstance(mask, CpuMask) and not mask.is_all
+                                     and len(mask.cpus or ()) == 1):
+        return None
+    return [
+        f"the container sees 1 CPU on a {node.cpus}-CPU node, kernel {kernel.release}",
+        f"CPUS={conf.values.get('CPUS', 'unset')}, CPUMASK={mask.text if mask else 'unset'}: "
+        "its threads may run on several cores at once",
+    ]
+
+
+def _diagnose(ctid: str, expect: Expectation, container: Container,
+              processes: tuple[JavaProcess, ...], missing: list[CheckResult]) -> list[Finding]:
+    """At the deadline: say plainly why each failed check failed."""
+    if not processes:
+        return [_finding(ctid, "HG102", Severity.ERROR,
+                         f"no JVM runs in CT {ctid}: it exited or never started (see its logs)",
+                         remediation=f"vzctl exec {ctid} ps axf; check the service's log")]
+    findings = []
+    listening = sorted({s.port for p in processes if isinstance(p.listeners, tuple)
+                        for s in p.listeners})
+    for check in missing:
+        if check.kind == "listen" and check.detail.startswith("listening on"):
+            findings.append(_finding(ctid, "HG104", Severity.ERROR,
+                                     f"{check.target}: {check.detail}: reachable inside the "
+                                     "container, not from outside"))
+        elif check.kind == "listen" and listening:
+            findings.append(_finding(ctid, "HG103", Severity.ERROR,
+                                     f"{check.target} not listening; the JVM listens on "
+                                     f"{', '.join(map(str, listening))} instead"))
+        elif check.kind == "listen":
+            age = max((p.age_seconds or 0.0) for p in processes)
+            findings.append(_finding(ctid, "HG108", Severity.ERROR,
+                                     f"{check.target} not listening: the JVM (alive {age:.0f} s) "
+                                     "opened no port before the deadline"))
+        elif check.kind == "connect":
+            findings.append(_finding(ctid, "HG105", Severity.ERROR,
+                                     f"{check.target} listens inside the container but the node "
+                                     f"cannot connect: {check.detail}"))
+        else:
+            findings.append(_finding(ctid, "HG106", Severity.ERROR,
+                                     f"{check.target}: {check.detail}"))
+    return findings
+
+
+def _finding(ctid: str, rule: str, severity: Severity, message: str, *,
+             evidence: tuple[str, ...] = (), remediation: str | None = None) -> Finding:
+    return Finding(ctid=ctid, rule=rule, severity=severity, message=message, evidence=evidence,
+                   remediation=remediation)

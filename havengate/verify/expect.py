@@ -1,0 +1,79 @@
+"""What must be true after the move: the ports a container's JVMs listened on before it
+(the baseline ``check`` recorded), plus the TCP and HTTP checks of the config file."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from havengate.documents import read_json
+from havengate.errors import UsageError
+
+
+@dataclass(frozen=True)
+class HttpCheck:
+    url: str
+    status: tuple[int, int] = (200, 399)  # accepted range, inclusive
+    body: str | None = None  # a substring the body must contain
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Expectation:
+    ctid: str
+    ports: tuple[int, ...]  # TCP ports a JVM must listen on
+    addresses: tuple[str, ...]  # the container's IPs, for connects from the node
+    http: tuple[HttpCheck, ...]
+    source: str  # where it came from, said in the report
+
+
+def baseline_path(state_dir: Path, ctid: str) -> Path:
+    return state_dir / "baselines" / f"{ctid}.json"
+
+
+def load_expectations(ctids: tuple[str, ...], state_dir: Path, baselines: tuple[Path, ...],
+                      config: dict[str, Any]) -> list[Expectation]:
+    """One expectation per container; a container with nothing to check is a usage error."""
+    documents = {doc["ctid"]: (doc, str(path)) for path in baselines
+                 for doc in [read_json(path, "baseline")]}
+    configured = config.get("containers", {})
+    if not ctids:
+        found = {p.stem for p in (state_dir / "baselines").glob("*.json") if p.stem.isdigit()}
+        ctids = tuple(sorted(set(documents) | set(configured) | found, key=int))
+        if not ctids:
+            raise UsageError(f"nothing to verify: no baselines in {state_dir / 'baselines'} and "
+                             "no containers in --config (run `havengate check` before the move)")
+    expectations = []
+    for ctid in ctids:
+        document, origin = documents.get(ctid, (None, ""))
+        path = baseline_path(state_dir, ctid)
+        if document is None and path.is_file():
+            document, origin = read_json(path, "baseline"), str(path)
+        checks = configured.get(ctid, {})
+        if document is None and not checks:
+            raise UsageError(f"CT {ctid}: no baseline ({path}) and no checks in --config: "
+                             "nothing to verify (run `havengate check` before the move)")
+        ports = {p["port"] for p in document["java_ports"]} if document else set()
+        ports.update(checks.get("tcp", []))
+        addresses = [a.split("/")[0] for a in (document or {}).get("ip_addresses", [])]
+        addresses += checks.get("addresses", [])
+        expectations.append(Expectation(
+            ctid=ctid,
+            ports=tuple(sorted(ports)),
+            addresses=tuple(dict.fromkeys(a for a in addresses if _is_ip(a))),
+            http=tuple(HttpCheck(url=h["url"], status=tuple(h.get("status", (200, 399))),
+                                 body=h.get("body"), timeout=float(h.get("timeout", 5.0)))
+                       for h in checks.get("http", [])),
+            source=" + ".join(filter(None, [origin, "config" if checks else ""])),
+        ))
+    return expectations
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

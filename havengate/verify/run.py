@@ -1,0 +1,134 @@
+"""The post-move wait: one deadline, tenacity between samples, facts re-read every time.
+
+Each attempt is one probe round trip to the target (JVMs, their sockets and threads,
+connects from the node) plus the HTTP checks from here. A container is final when it is
+verified, when the futex-hang signature is clear (that does not resolve by waiting), or
+when the deadline comes; then the last sample is judged once more and diagnosed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tenacity import RetryCallState, RetryError, Retrying, retry_if_result, stop_after_delay
+from tenacity.wait import wait_exponential_jitter
+
+from havengate.errors import HavengateError
+from havengate.facts.collect import collect_node
+from havengate.facts.model import Container, NodeFacts
+from havengate.facts.probe import Mode
+from havengate.report.model import CheckResult, PatchSummary
+from havengate.transport.base import Transport
+from havengate.verify.evaluate import HANG_AFTER, State, evaluate
+from havengate.verify.expect import Expectation
+from havengate.verify.http import http_check
+
+DEFAULT_DEADLINE = 120.0
+STEP_TIMEOUT = 5  # seconds for one command on the node (a connect, vzctl exec2)
+FINAL = ("verified", "failed", "unknown")
+
+# Fixes a hung container (journaled patch, SIGKILL of the JVM, restart); act/ provides it.
+Remediator = Callable[[Container], PatchSummary]
+
+
+@dataclass
+class Outcome:
+    expect: Expectation
+    state: State | None = None
+    container: Container | None = None
+    remediation: PatchSummary | None = None
+    attempts: int = 0
+
+
+@dataclass
+class Run:
+    outcomes: dict[str, Outcome]
+    node: NodeFacts | None = None
+    error: str | None = None  # the last reason the target could not be asked
+    attempts: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+def verify(transport: Transport, expectations: list[Expectation], *,
+           deadline: float = DEFAULT_DEADLINE, hang_after: float = HANG_AFTER,
+           remediate: Remediator | None = None,
+           progress: Callable[[str], None] = lambda line: None) -> Run:
+    run = Run(outcomes={e.ctid: Outcome(e) for e in expectations})
+    end = run.started + deadline
+
+    def attempt() -> bool:
+        """One sample; True while something is still pending."""
+        run.attempts += 1
+        pending = [o for o in run.outcomes.values() if not _final(o)]
+        try:
+            node = collect_node(
+                transport, Mode.VERIFY, tuple(o.expect.ctid for o in pending),
+                timeout=max(5.0, end - time.monotonic() + 5.0), step_timeout=STEP_TIMEOUT,
+                connects=_connects(pending), attempts=1)
+        except HavengateError as exc:
+            run.error = str(exc)
+            return True
+        run.node, run.error = node, None
+        for outcome in pending:
+            _judge(outcome, node, end, hang_after, deadline_reached=False)
+            outcome.attempts = run.attempts
+            if remediate and outcome.remediation is None and _hung(outcome):
+                progress(f"CT {outcome.expect.ctid}: futex hang suspected — remediating "
+                         "(patch, kill -9, restart)")
+                outcome.remediation = remediate(outcome.container)
+                outcome.state, outcome.container = None, None  # judge the new JVM afresh
+        return any(not _final(o) for o in run.outcomes.values())
+
+    def report_progress(retry_state: RetryCallState) -> None:
+        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        for outcome in run.outcomes.values():
+            if _final(outcome):
+                continue
+            what = (outcome.state.waiting_for if outcome.state else "") or run.error or "waiting"
+            progress(f"CT {outcome.expect.ctid}: {what} — attempt {run.attempts}, "
+                     f"next in {wait:.1f} s")
+
+    retrying = Retrying(
+        retry=retry_if_result(bool),
+        stop=stop_after_delay(max(0.0, deadline)),
+        wait=wait_exponential_jitter(initial=0.2, max=1.0, jitter=0.2),
+        before_sleep=report_progress,
+        reraise=True,
+    )
+    with contextlib.suppress(RetryError):  # the deadline stopped the sampling
+        retrying(attempt)
+    # The deadline: what is still pending is judged on the last sample, and diagnosed.
+    for outcome in run.outcomes.values():
+        if not _final(outcome) and run.node is not None:
+            _judge(outcome, run.node, end, hang_after, deadline_reached=True)
+    return run
+
+
+def _judge(outcome: Outcome, node: NodeFacts, end: float, hang_after: float, *,
+           deadline_reached: bool) -> None:
+    before = outcome.container
+    container = node.container(outcome.expect.ctid)
+    http: tuple[CheckResult, ...] = tuple(
+        http_check(check, end - time.monotonic()) for check in outcome.expect.http
+    ) if container is not None and container.running else ()
+    outcome.state = evaluate(outcome.expect, node, before, http,
+                             deadline_reached=deadline_reached, hang_after=hang_after)
+    outcome.container = container
+
+
+def _final(outcome: Outcome) -> bool:
+    return outcome.state is not None and outcome.state.status in FINAL
+
+
+def _hung(outcome: Outcome) -> bool:
+    state = outcome.state
+    return (state is not None and outcome.container is not None
+            and any(f.rule == "HG101" for f in state.findings))
+
+
+def _connects(pending: list[Outcome]) -> tuple[tuple[str, int], ...]:
+    return tuple((address, port) for outcome in pending
+                 for address in outcome.expect.addresses for port in outcome.expect.ports)
