@@ -746,10 +746,14 @@ def plumb_network(node: FakeNode, ctid: str, pid1: int, address: str) -> str:
 
 
 def remove_link(name: str | None) -> None:
-    """Delete a lab veth if it still exists (its peer goes with it)."""
+    """Delete a lab veth if it still exists (its peer goes with it). The kernel may be
+    tearing it down at the same moment (the container's netns dies with its PID 1)."""
     if not name or not Path(f"/sys/class/net/{name}").exists():
         return
-    run_checked(["ip", "link", "del", name])
+    result = subprocess.run(["ip", "link", "del", name], capture_output=True, text=True,
+                            timeout=10, check=False)
+    if result.returncode != 0 and Path(f"/sys/class/net/{name}").exists():
+        raise RuntimeError(f"ip link del {name}: {result.stderr.strip()}")
 
 
 def java_argv(node: FakeNode, spec: JavaSpec, seen: int, control: Path, ctid: str) -> list[str]:
@@ -805,7 +809,9 @@ def start_container(node: FakeNode, ctid: str, *, save_layout: bool) -> int:
             node.error("Container is already running")
             return VZ_VE_RUNNING
         address = entry.get("ip")
-        if address and ip_in_use(address):
+        # The kernel drops a stopped container's veth (and its route) asynchronously, with
+        # its netns; real venet does it synchronously. Give the teardown a moment.
+        if address and not wait_for(lambda: not ip_in_use(address), 5.0, 0.05):
             node.error(f"IP address {address} is already in use")
             return VZ_IP_INUSE
         node.say("Starting container ..." if not node.version.at_least(4) else "Starting container...")
