@@ -182,7 +182,7 @@ def _container_result(assessment: Assessment, decision: Decision,
         mask_text = "?" if isinstance(mask, Unknown) else (mask.text if mask else "unset")
     is_java, _ = java_evidence(container)
     fix = next((f.remediation for f in decision.findings
-                if f.remediation and f.severity >= Severity.UNKNOWN), None)
+                if f.remediation and f.severity >= Severity.WARNING), None)
     return ContainerResult(
         ctid=container.ctid,
         hostname=container.hostname,

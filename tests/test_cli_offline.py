@@ -128,6 +128,11 @@ def test_unreadable_facts_file(capsys, tmp_path, content):
     assert code == 2 and str(broken) in err and "Traceback" not in err
 
 
+def test_old_facts_are_used_but_their_age_is_said(capsys):
+    _, _, err = run(capsys, "check", *OFFLINE)
+    assert "facts of master.example.net collected" in err and "ago" in err
+
+
 def test_help_teaches(capsys):
     code, out, _ = run(capsys, "check", "--help")
     assert code == 0

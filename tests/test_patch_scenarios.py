@@ -94,8 +94,12 @@ def test_patched_on_the_source_the_jvm_opens_its_ports_after_the_move(lab, tmp_p
 def test_patch_keeps_comments_duplicates_and_veid_and_revert_is_byte_identical(lab, tmp_path):
     master = lab.nodes["master"]
     before = stopped(lab, "master", "203", ODD_CONF.replace("{ctid}", "203"))
+    master.run(["chmod", "600", "/etc/vz/conf/203.conf"])
+    master.run(["chown", "12:34", "/etc/vz/conf/203.conf"])
     result = patch(lab, tmp_path, "203")
     assert result.returncode == 0, result.stderr
+    mode = master.run(["stat", "-c", "%a %u %g", "/etc/vz/conf/203.conf"]).stdout.decode().split()
+    assert mode == ["600", "12", "34"]  # mode and owner kept
     after = master.read_conf_bytes("203")
     assert after == before + b'CPUMASK="0"\n'  # every other byte, $VEID paths included, kept
     assert b'VE_PRIVATE="/var/lib/vz/private/$VEID"' in after

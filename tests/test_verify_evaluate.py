@@ -43,6 +43,8 @@ def test_pending_before_the_deadline_then_plain_diagnosis():
     assert evaluate(EXPECT, target, None, (), deadline_reached=False).status == "pending"
     state = evaluate(EXPECT, target, None, (), deadline_reached=True)
     assert state.status == "failed" and state.findings[0].rule == "HG108"
+    assert any("sees 1 CPU(s); CPUS=1, CPUMASK=unset; node: 4 CPUs, 2.6.32-042stab134.8" in e
+               for e in state.findings[0].evidence)
 
 
 def test_futex_hang_signature_fails_early_with_evidence_and_fix():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from havengate.act import failed, summarise
@@ -102,8 +103,8 @@ def command_check(args: argparse.Namespace) -> int:
     if args.target:
         jobs["target"] = collector(args.target, Mode.NODE, (), args)
     gathered = gather(jobs)
-    source = gathered.get("source") or load_facts(args.source_facts)
-    target = gathered.get("target") or load_facts(args.target_facts)
+    source = gathered.get("source") or _saved(args.source_facts)
+    target = gathered.get("target") or _saved(args.target_facts)
     policy_config = PolicyConfig(policy=policy,
                                  unrecognised_kernel=UnrecognisedKernel(args.unrecognised_kernel))
     patcher = None
@@ -120,6 +121,24 @@ def command_check(args: argparse.Namespace) -> int:
             log.warning("baseline not recorded: %s (the report still lists the ports)", exc)
     emit(FORMATTERS[args.format](report), args.output)
     return report.exit_code
+
+
+STALE_AFTER = timedelta(days=1)
+
+
+def _saved(path: Path) -> NodeFacts:
+    """Facts from a file; old facts are used, but the operator hears how old."""
+    facts = load_facts(path)
+    try:
+        age = datetime.now(timezone.utc) - datetime.fromisoformat(facts.collected_at)
+    except (TypeError, ValueError):
+        log.warning("%s: collected_at %r is not a time; cannot tell how old these facts are",
+                    path, facts.collected_at)
+        return facts
+    if age > STALE_AFTER:
+        log.warning("%s: facts of %s collected %s ago; the node may have changed since",
+                    path, facts.host, str(age).split(".")[0])
+    return facts
 
 
 def _patcher(args: argparse.Namespace, source: NodeFacts, target, config) -> Patcher:

@@ -65,7 +65,8 @@ def evaluate(expect: Expectation, node: NodeFacts, before: Container | None,
         return State("failed", checks, (hang,))
     if not deadline_reached:
         return State("pending", checks, (), ", ".join(f"{c.target} {c.detail}" for c in missing))
-    return State("failed", checks, tuple(_diagnose(ctid, expect, container, processes, missing)))
+    return State("failed", checks, tuple(_diagnose(ctid, expect, container, processes, missing,
+                                                   _context(container, node, processes))))
 
 
 def _listen_checks(expect: Expectation, processes: tuple[JavaProcess, ...]) -> tuple[CheckResult, ...]:
@@ -168,8 +169,35 @@ def _one_cpu_unpinned(container: Container, node: NodeFacts) -> list[str] | None
     ]
 
 
+def _context(container: Container, node: NodeFacts,
+             processes: tuple[JavaProcess, ...]) -> tuple[str, ...]:
+    """What an operator asks next: how long the JVMs live, what their threads do, the CPUs."""
+    lines = []
+    for process in processes:
+        states: dict[str, int] = {}
+        for thread in process.threads:
+            key = f"{thread.state} in {thread.wchan}" if thread.wchan != "0" else thread.state
+            states[key] = states.get(key, 0) + 1
+        age = f"alive {process.age_seconds:.0f} s" if process.age_seconds is not None else "alive"
+        listens = (", ".join(f"{s.family} {s.address}:{s.port}" for s in process.listeners)
+                   if isinstance(process.listeners, tuple) and process.listeners else "nothing")
+        lines.append(f"JVM pid {process.pid} {age}, listens on {listens}"
+                     + (f"; threads: {', '.join(f'{n} {k}' for k, n in sorted(states.items()))}"
+                        if states else ""))
+    kernel = node.kernel.release if not isinstance(node.kernel, Unknown) else "unknown kernel"
+    conf = container.conf
+    settings = ("CPUS/CPUMASK unknown" if isinstance(conf, Unknown) else
+                f"CPUS={conf.values.get('CPUS', 'unset')}, "
+                f"CPUMASK={conf.values.get('CPUMASK', 'unset')}")
+    seen = container.cpus_seen if isinstance(container.cpus_seen, int) else "?"
+    cpus = node.cpus if isinstance(node.cpus, int) else "?"
+    lines.append(f"the container sees {seen} CPU(s); {settings}; node: {cpus} CPUs, {kernel}")
+    return tuple(lines)
+
+
 def _diagnose(ctid: str, expect: Expectation, container: Container,
-              processes: tuple[JavaProcess, ...], missing: list[CheckResult]) -> list[Finding]:
+              processes: tuple[JavaProcess, ...], missing: list[CheckResult],
+              context: tuple[str, ...]) -> list[Finding]:
     """At the deadline: say plainly why each failed check failed."""
     if not processes:
         return [_finding(ctid, "HG102", Severity.ERROR,
@@ -186,12 +214,13 @@ def _diagnose(ctid: str, expect: Expectation, container: Container,
         elif check.kind == "listen" and listening:
             findings.append(_finding(ctid, "HG103", Severity.ERROR,
                                      f"{check.target} not listening; the JVM listens on "
-                                     f"{', '.join(map(str, listening))} instead"))
+                                     f"{', '.join(map(str, listening))} instead",
+                                     evidence=context))
         elif check.kind == "listen":
             age = max((p.age_seconds or 0.0) for p in processes)
             findings.append(_finding(ctid, "HG108", Severity.ERROR,
                                      f"{check.target} not listening: the JVM (alive {age:.0f} s) "
-                                     "opened no port before the deadline"))
+                                     "opened no port before the deadline", evidence=context))
         elif check.kind == "connect":
             findings.append(_finding(ctid, "HG105", Severity.ERROR,
                                      f"{check.target} listens inside the container but the node "

@@ -10,7 +10,7 @@ Example: ``CPUMASK="0"`` moving to a node with vzctl 3.0.24 -> warning.
 from __future__ import annotations
 
 from havengate.assess.finding import Finding, Severity
-from havengate.assess.rules.common import CPUMASK_MIN_VZCTL, version_text
+from havengate.assess.rules.common import CPUMASK_MIN_VZCTL, java_evidence, version_text
 from havengate.facts.model import Container, NodeFacts, Unknown
 
 id = "HG007"
@@ -26,9 +26,10 @@ def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Fi
         return []  # no mask to lose (HG006 speaks for an unknown vzctl)
     if version >= CPUMASK_MIN_VZCTL:
         return []
+    is_java, _ = java_evidence(container)
     return [Finding(
         ctid=container.ctid, rule=id, severity=severity,
         message=f"vzctl {version_text(version)} on the target ({target.host}) predates CPUMASK "
                 "(3.0.26): the container's mask will be ignored there",
-        remediation=f"vzctl set {container.ctid} --cpus 2 --save",
+        remediation=f"vzctl set {container.ctid} --cpus 2 --save" if is_java is not False else None,
     )]
