@@ -129,7 +129,7 @@ def test_vzctl_that_exits_0_without_saving_still_ends_with_a_correct_file(lab, t
 def test_on_the_target_vzctl_set_is_used(lab, tmp_path):
     slave = lab.nodes["slave"]
     before = stopped(lab, "slave", "205")
-    result = patch(lab, tmp_path, "205", "slave", "--strategy", "both")
+    result = patch(lab, tmp_path, "205", "master", "--where", "target", "--strategy", "both")
     assert result.returncode == 0, result.stderr
     assert ["vzctl", "set", "205", "--cpus", "2", "--cpumask", "0", "--save"] in slave.commands()
     assert slave.read_conf_bytes("205") == rewrite_conf(before, {"CPUS": "2", "CPUMASK": "0"})

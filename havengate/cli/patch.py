@@ -61,6 +61,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     patch.add_argument("ctids", nargs="+", metavar="CTID")
     patch.add_argument("--host", required=True, metavar="HOST",
                        help="node whose CTID.conf is patched (the source before the move)")
+    patch.add_argument("--where", choices=["source", "target"], default="source",
+                       help="source: patch --host before the move (default; the file travels); "
+                            "target: patch --target after the move, with vzctl set ... --save "
+                            "there")
     target = patch.add_mutually_exclusive_group()
     target.add_argument("--target", metavar="HOST",
                         help="node the container moves to: the mask is checked against its CPUs")
@@ -97,8 +101,11 @@ def command_patch(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     journal = Journal(args.state_dir)
     journal.entries()  # a corrupt or newer journal stops us before any node is touched
-    jobs = {"host": collector(args.host, Mode.NODE, ctids, args)}
-    if args.target:
+    if args.where == "target" and not args.target:
+        raise UsageError("--where target patches the node named by --target: give --target HOST")
+    patched = args.target if args.where == "target" else args.host
+    jobs = {"host": collector(patched, Mode.NODE, ctids, args)}
+    if args.target and args.target != patched:
         jobs["target"] = collector(args.target, Mode.NODE, (), args)
     gathered = gather(jobs)
     host = gathered["host"]
@@ -106,13 +113,13 @@ def command_patch(args: argparse.Namespace) -> int:
         raise Unassessable(host.reason)
     target_cpus = args.target_cpus
     if args.target:
-        target = gathered["target"]
+        target = gathered.get("target", host)
         if isinstance(target, NodeFailure) or not isinstance(target.cpus, int):
             raise Unassessable(f"cannot check the mask against the target: "
                                f"{target.reason if isinstance(target, NodeFailure) else 'CPUs unknown'}")
         target_cpus = target.cpus
     if target_cpus is None:
-        log.warning("no --target: the mask is checked against %s's own CPUs", args.host)
+        log.warning("no --target: the mask is checked against %s's own CPUs", patched)
         target_cpus = host.cpus if isinstance(host.cpus, int) else None
     _refuse_absent(host, ctids)
     # Every container's settings are checked before the first one is touched.
@@ -121,7 +128,7 @@ def command_patch(args: argparse.Namespace) -> int:
 
     results = []
     for ctid in ctids:
-        transport = transport_for(args.host, args)
+        transport = transport_for(patched, args)
         try:
             outcome = patch_container(transport, ctid, settings[ctid], journal,
                                       vzctl_version=host.vzctl_version, dry_run=args.dry_run,
