@@ -183,10 +183,13 @@ _VERDICTS = {"patched": "patched", "already": "go", "reverted": "go",
 
 def _result(ctid: str, summary: PatchSummary, host: NodeFacts | None = None) -> ContainerResult:
     container = host.container(ctid) if host else None
+    verdict = _VERDICTS[summary.status]
+    if host is None and summary.status == "planned":
+        verdict = "go"  # a revert's dry run: nothing is at risk
     return ContainerResult(
         ctid=ctid, hostname=container.hostname if container else None,
         status=container.status if container else None, java=None, cpus_seen_now=None,
-        cpus_seen_after=None, cpus="-", cpumask="-", verdict=_VERDICTS[summary.status],
+        cpus_seen_after=None, cpus="-", cpumask="-", verdict=verdict,
         findings=(), fix=None, java_ports=(), patch=summary,
     )
 
