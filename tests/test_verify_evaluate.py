@@ -7,12 +7,14 @@ from dataclasses import replace
 import pytest
 from factories import container, jvm, node
 
-from havengate.facts.model import JavaProcess, Listener, ThreadSample
+from havengate.facts.model import Connect, JavaProcess, Listener, ThreadSample
 from havengate.report.model import CheckResult
 from havengate.verify.evaluate import evaluate
 from havengate.verify.expect import Expectation
 
-EXPECT = Expectation(ctid="101", ports=(61616,), addresses=(), http=(), source="test")
+EXPECT = Expectation(ctid="101", ports=(61616,), addresses=("10.0.0.101",), http=(),
+                     source="test")
+REACHED = (Connect("10.0.0.101", 61616, True, "connected"),)
 
 
 def hung_jvm(age: float, switches: int) -> JavaProcess:
@@ -26,16 +28,34 @@ def hung_jvm(age: float, switches: int) -> JavaProcess:
                        threads=threads)
 
 
-def on_target(conf: str = 'CPUS="1"\n', jvms=(), cpus_seen: int = 1):
+def on_target(conf: str = 'CPUS="1"\n', jvms=(), cpus_seen: int = 1, connects=REACHED):
     ct = container(conf=conf, jvms=jvms, cpus_seen=cpus_seen)
-    return ct, node(containers=(ct,))
+    return ct, replace(node(containers=(ct,)), connects=connects)
 
 
 def test_verified_when_a_jvm_listens_on_every_port():
     _, target = on_target(jvms=(jvm(ports=(61616, 8161)),))
     state = evaluate(EXPECT, target, None, (), deadline_reached=False)
     assert state.status == "verified"
-    assert [c.target for c in state.checks] == ["tcp/61616"]
+    assert [c.target for c in state.checks] == ["tcp/61616", "10.0.0.101:61616"]
+
+
+def test_no_false_verified_when_a_check_could_not_be_made():
+    _, unconnected = on_target(jvms=(jvm(),), connects=())
+    assert evaluate(EXPECT, unconnected, None, (), deadline_reached=False).status == "unknown"
+    no_address = replace(EXPECT, addresses=())
+    _, target = on_target(jvms=(jvm(),))
+    assert evaluate(no_address, target, None, (), deadline_reached=False).status == "unknown"
+    nothing = replace(EXPECT, ports=())
+    assert evaluate(nothing, target, None, (), deadline_reached=False).status == "unknown"
+
+
+def test_a_port_that_listened_on_loopback_before_may_do_so_again():
+    loopback = JavaProcess(pid=57, argv=("java",), jvm_options=(), age_seconds=9.0,
+                           listeners=(Listener("tcp", "127.0.0.1", 8005, 1),))
+    expect = replace(EXPECT, ports=(), local_ports=(8005,))
+    _, target = on_target(jvms=(loopback,))
+    assert evaluate(expect, target, None, (), deadline_reached=False).status == "verified"
 
 
 def test_pending_before_the_deadline_then_plain_diagnosis():
@@ -51,7 +71,9 @@ def test_futex_hang_signature_fails_early_with_evidence_and_fix():
     before, _ = on_target(jvms=(hung_jvm(40.0, 30),))
     _, target = on_target(jvms=(hung_jvm(41.0, 31),))
     state = evaluate(EXPECT, target, before, (), deadline_reached=False, hang_after=30)
-    assert state.status == "failed"
+    assert state.status == "suspect"  # run.py calls it after a second window
+    assert evaluate(EXPECT, target, before, (), deadline_reached=True,
+                    hang_after=30).status == "failed"
     (finding,) = state.findings
     assert finding.rule == "HG101" and "futex-hang (suspected)" in finding.message
     assert any("cycles in timed waits: 1 wake-ups" in e for e in finding.evidence)
@@ -94,3 +116,14 @@ def test_jvm_gone_container_gone_and_http_wrong():
     bad = (CheckResult("http", "http://10.0.0.1/", False, "status 500, expected 200-399"),)
     state = evaluate(EXPECT, healthy, None, bad, deadline_reached=True)
     assert state.status == "failed" and state.findings[0].rule == "HG106"
+
+
+def test_a_jvm_still_starting_is_not_called_hung():
+    busy_before = hung_jvm(40.0, 30)
+    busy_now = replace(hung_jvm(41.0, 31), threads=tuple(
+        replace(t, cpu_ticks=t.cpu_ticks + 80) for t in hung_jvm(41.0, 31).threads))
+    before, _ = on_target(jvms=(busy_before,))
+    _, target = on_target(jvms=(busy_now,))
+    assert evaluate(EXPECT, target, before, (), deadline_reached=False,
+                    hang_after=30).status == "pending"
+

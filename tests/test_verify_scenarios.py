@@ -97,10 +97,20 @@ def test_full_cycle_healthy_and_hanging_then_remediate(lab, tmp_path):
 
 
 def test_a_jvm_that_opens_late_is_waited_for(lab, tmp_path):
-    on_slave(lab, "403", 2, JavaSpec(ports=[PORT], delay=4.0))
-    code, report, stderr = verify(lab, tmp_path, "403", "--timeout", "40",
-                                  "--config", config(tmp_path, {"403": {"tcp": [PORT]}}))
+    on_slave(lab, "403", 2, JavaSpec(ports=[PORT], delay=4.0), ip="10.200.4.3")
+    code, report, stderr = verify(lab, tmp_path, "403", "--timeout", "40", "--config",
+                                  config(tmp_path, {"403": {"tcp": [PORT],
+                                                            "addresses": ["10.200.4.3"]}}))
     assert (code, report["containers"][0]["verdict"]) == (0, "verified"), stderr
+
+
+def test_without_an_address_to_connect_to_it_is_not_called_verified(lab, tmp_path):
+    on_slave(lab, "409", 2, JavaSpec(ports=[PORT]))
+    code, report, _ = verify(lab, tmp_path, "409", "--timeout", "4",
+                             "--config", config(tmp_path, {"409": {"tcp": [PORT]}}))
+    (result,) = report["containers"]
+    assert (code, result["verdict"]) == (3, "unknown")
+    assert any(c["kind"] == "connect" and c["ok"] is None for c in result["checks"])
 
 
 @pytest.mark.parametrize(
@@ -128,8 +138,8 @@ def test_http_checks_run_against_the_container(lab, tmp_path):
     assert (code, report["containers"][0]["verdict"]) == (0, "verified"), stderr
     kinds = sorted(c["kind"] for c in report["containers"][0]["checks"])
     assert kinds == ["connect", "http", "listen"]
-    wrong = config(tmp_path, {"408": {"tcp": [PORT], "http": [{"url": url, "status": [500, 599],
-                                                                "timeout": 3}]}})
+    wrong = config(tmp_path, {"408": {"tcp": [PORT], "addresses": ["10.200.4.8"],
+                                      "http": [{"url": url, "status": [500, 599], "timeout": 3}]}})
     code, report, _ = verify(lab, tmp_path, "408", "--timeout", "5", "--config", wrong)
     assert code == 1 and report["containers"][0]["findings"][0]["rule"] == "HG106"
 

@@ -165,7 +165,7 @@ class Journal:
                 os.close(fd)
         except OSError as exc:
             raise JournalError(f"cannot append to the journal {self.path}: "
-                               f"{exc.strerror or exc}; nothing was changed") from exc
+                               f"{exc.strerror or exc}") from exc
 
 
 def _drop_torn_line(fd: int) -> None:
@@ -173,6 +173,12 @@ def _drop_torn_line(fd: int) -> None:
     size = os.lseek(fd, 0, os.SEEK_END)
     if not size or os.pread(fd, 1, size - 1) == b"\n":
         return
-    tail_start = max(0, size - 65536)
-    tail = os.pread(fd, size - tail_start, tail_start)
-    os.ftruncate(fd, tail_start + tail.rfind(b"\n") + 1)
+    end = size
+    while end > 0:  # back, a chunk at a time, to the last complete line
+        start = max(0, end - 65536)
+        newline = os.pread(fd, end - start, start).rfind(b"\n")
+        if newline >= 0:
+            os.ftruncate(fd, start + newline + 1)
+            return
+        end = start
+    os.ftruncate(fd, 0)

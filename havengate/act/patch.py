@@ -11,6 +11,7 @@ always re-read; if vzctl did not write the values, the file is written directly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -22,6 +23,7 @@ from havengate.act.plan import (
     Method,
     PatchPlan,
     PatchSettings,
+    Strategy,
     conf_path,
     plan_patch,
     rewrite_conf,
@@ -81,7 +83,8 @@ def patch_container(
 ) -> Outcome:
     host = transport.name
     path = conf_path(ctid)
-    with transport.lock(lock_path(ctid), lock_wait):
+    lock = contextlib.nullcontext() if dry_run else transport.lock(lock_path(ctid), lock_wait)
+    with lock:
         current = remote.read_conf(transport, path)
         notes = [] if dry_run else _recover(transport, journal, host, ctid, current)
         plan = plan_patch(host, ctid, current.data, settings, vzctl_version)
@@ -104,7 +107,8 @@ def patch_container(
         try:
             method, final = _apply(transport, plan, current, settings, notes)
         except (remote.RemoteWriteError, remote.ConcurrentChange) as exc:
-            journal.record(patch_id, "failed", note=str(exc))  # the file kept its old bytes
+            # The file kept its old bytes: nothing to revert later.
+            journal.record(patch_id, "abandoned", note=str(exc))
             raise
         _crashpoint("after-write")
         if not satisfied(final.data, ctid, settings):
@@ -136,7 +140,7 @@ def _apply(transport: Transport, plan: PatchPlan, current: remote.ConfFile,
 def _write(transport: Transport, current: remote.ConfFile, data: bytes) -> None:
     staged = remote.stage(transport, current, data)
     _crashpoint("during-write")
-    remote.commit(transport, staged, current, sha256(current.data))
+    remote.commit(transport, staged, current, sha256(current.data), sha256(data))
 
 
 def _recover(transport: Transport, journal: Journal, host: str, ctid: str,
@@ -155,10 +159,24 @@ def _recover(transport: Transport, journal: Journal, host: str, ctid: str,
             journal.record(entry.id, "abandoned", note="interrupted before the file changed")
             notes.append(f"interrupted patch {entry.id} had not been written: marked abandoned")
         else:
-            notes.append(f"interrupted patch {entry.id}: the file matches neither its old nor "
-                         "its new bytes; check it (havengate revert --force restores the old)")
+            # vzctl may have written other bytes than predicted: judge by what vzctl reads.
+            done = _settings_of(entry)
+            state = "completed" if done and satisfied(current.data, ctid, done) else "failed"
+            journal.record(entry.id, state, result_sha256=digest,
+                           note="closed after an interruption: the file had changed")
+            notes.append(f"interrupted patch {entry.id}: the file changed since; marked {state} "
+                         "(havengate revert restores the bytes from before it)")
     remote.discard(transport, current.path)
     return notes
+
+
+def _settings_of(entry: Entry) -> PatchSettings | None:
+    values = {c["key"]: c["after"] for c in entry.changes}
+    if not values:
+        return None
+    strategy = Strategy(entry.strategy)
+    return PatchSettings(strategy=strategy, cpumask=values.get("CPUMASK", "0"),
+                         cpus=int(values.get("CPUS", "2")))
 
 
 def revert_container(
@@ -166,8 +184,8 @@ def revert_container(
     dry_run: bool = False, lock_wait: float = DEFAULT_LOCK_WAIT,
 ) -> Outcome:
     host = transport.name
-    entry = _last_patch(journal, host, ctid)
     with transport.lock(lock_path(ctid), lock_wait):
+        entry = _last_patch(journal, host, ctid)
         current = remote.read_conf(transport, entry.path)
         digest = sha256(current.data)
         if digest == entry.previous_sha256:
@@ -196,7 +214,8 @@ def revert_container(
 
 def _last_patch(journal: Journal, host: str, ctid: str) -> Entry:
     entries = [e for e in journal.open_entries(host, ctid)
-               if e.state in ("started", "completed", "failed")]
+               if e.state == "started"  # interrupted: may or may not have written
+               or (e.state in ("completed", "failed") and e.result_sha256 != e.previous_sha256)]
     if not entries:
         raise RevertRefused(f"no patch of CT {ctid} on {host} to revert in {journal.path}")
     return entries[-1]
@@ -211,7 +230,8 @@ def describe(plan: PatchPlan) -> str:
         lines.append(f"would run: {plan.vzctl_command}")
         lines.append("then re-read the file; if the values are not there, write this edit:")
     else:
-        lines.append(f"would edit {plan.path} (vzctl on the node has no --cpumask), atomically:")
+        lines.append(f"would edit {plan.path} atomically (this node's vzctl is older than "
+                     "3.0.26 or not known to have --cpumask):")
     lines.append(_diff(plan.path, plan.previous, plan.intended))
     return "\n".join(lines)
 

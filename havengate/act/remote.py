@@ -18,7 +18,8 @@ COMMAND_TIMEOUT = 60.0
 
 _READ = r"""
 f=$1
-[ -f "$f" ] || { echo "$f does not exist" >&2; exit 14; }
+if [ -L "$f" ]; then echo "$f is a symlink: havengate edits only a regular CTID.conf" >&2; exit 3; fi
+[ -f "$f" ] || { echo "$f does not exist or is not a regular file" >&2; exit 14; }
 stat -c '%a %u %g' "$f" || exit 3
 echo ---
 base64 <"$f" || exit 3
@@ -35,14 +36,20 @@ chown "$uid:$gid" "$tmp" && chmod "$mode" "$tmp" || { rm -f "$tmp"; exit 3; }
 sync "$tmp" 2>/dev/null || sync
 """
 
-# Compare-and-swap: replace the file only if it still holds the bytes we read.
+# Compare-and-swap: replace the file only if it still holds the bytes we read, and only
+# with exactly the bytes we staged.
 _COMMIT = r"""
-tmp=$1 f=$2 expected=$3
+tmp=$1 f=$2 expected=$3 staged=$4
 current=$(sha256sum <"$f" | cut -d' ' -f1) || exit 3
-if [ "$current" != "$expected" ]; then
+if [ "$current" != "$expected" ] || [ -L "$f" ]; then
     rm -f "$tmp"
     echo "$f changed since havengate read it (sha256 now $current)" >&2
     exit 4
+fi
+if [ "$(sha256sum <"$tmp" | cut -d' ' -f1)" != "$staged" ]; then
+    rm -f "$tmp"
+    echo "the staged copy of $f is not what was sent" >&2
+    exit 3
 fi
 mv -f "$tmp" "$f" || { rm -f "$tmp"; exit 3; }
 sync "${f%/*}" 2>/dev/null || sync
@@ -97,9 +104,14 @@ def read_conf(transport: Transport, path: str) -> ConfFile:
 
 
 def stage(transport: Transport, target: ConfFile, data: bytes) -> str:
-    """Write ``data`` beside ``target`` (not yet in place); returns the staging path."""
+    """Write ``data`` beside ``target`` (not yet in place); returns the staging path.
+
+    The old mode is kept, but never with write access for group or others: vzmigrate
+    and the init scripts source this file as root.
+    """
     staged = staging_path(target.path)
-    result = _run(transport, _STAGE, staged, target.mode, str(target.uid), str(target.gid),
+    mode = f"{int(target.mode, 8) & 0o7755:o}"
+    result = _run(transport, _STAGE, staged, mode, str(target.uid), str(target.gid),
                   base64.b64encode(data).decode())
     if result.exited != 0:
         raise RemoteWriteError(
@@ -108,9 +120,10 @@ def stage(transport: Transport, target: ConfFile, data: bytes) -> str:
     return staged
 
 
-def commit(transport: Transport, staged: str, target: ConfFile, expected_sha256: str) -> None:
+def commit(transport: Transport, staged: str, target: ConfFile, expected_sha256: str,
+           staged_sha256: str) -> None:
     """Rename the staged file over ``target`` if it still has ``expected_sha256``."""
-    result = _run(transport, _COMMIT, staged, target.path, expected_sha256)
+    result = _run(transport, _COMMIT, staged, target.path, expected_sha256, staged_sha256)
     if result.exited == 4:
         raise ConcurrentChange(f"{transport.name}: {_last_line(result.stderr)}; not written")
     if result.exited != 0:

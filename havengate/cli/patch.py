@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from havengate import __version__
 from havengate.act import failed, summarise
 from havengate.act.journal import Journal
-from havengate.act.patch import patch_container, revert_container
+from havengate.act.patch import DEFAULT_LOCK_WAIT, patch_container, revert_container
 from havengate.cli.options import (
     Unassessable,
     collector,
@@ -18,6 +18,7 @@ from havengate.cli.options import (
     output_group,
     patch_flags,
     patch_group,
+    positive_float,
     ssh_group,
     state_group,
     transport_for,
@@ -83,7 +84,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     revert.add_argument("--force", action="store_true",
                         help="restore the old bytes even if the file changed since the patch")
     revert.add_argument("--dry-run", action="store_true", help="show the edit; change nothing")
-    revert.add_argument("--lock-wait", type=float, default=30.0, metavar="SECONDS")
+    revert.add_argument("--lock-wait", type=positive_float, default=DEFAULT_LOCK_WAIT,
+                        metavar="SECONDS", help="wait this long for the container's lock")
     revert.set_defaults(handler=command_revert)
 
     journal = commands.add_parser(
@@ -136,11 +138,12 @@ def command_patch(args: argparse.Namespace) -> int:
             summary = summarise(outcome)
         except HavengateError as exc:
             summary = failed(host.host, str(exc))
-            if exc.exit_code == ExitCode.UNKNOWN and len(ctids) == 1:
-                raise
+            unassessed = exc.exit_code == ExitCode.UNKNOWN
+        else:
+            unassessed = False
         finally:
             transport.close()
-        results.append(_result(ctid, summary, host))
+        results.append(_result(ctid, summary, host, unassessed=unassessed))
     return _render("patch", node_summary(host), results, args)
 
 
@@ -156,12 +159,13 @@ def command_revert(args: argparse.Namespace) -> int:
                                        dry_run=args.dry_run, lock_wait=args.lock_wait)
             summary = summarise(outcome)
         except HavengateError as exc:
-            if exc.exit_code == ExitCode.UNKNOWN and len(ctids) == 1:
-                raise
             summary = failed(args.host, str(exc))
+            unassessed = exc.exit_code == ExitCode.UNKNOWN
+        else:
+            unassessed = False
         finally:
             transport.close()
-        results.append(_result(ctid, summary))
+        results.append(_result(ctid, summary, unassessed=unassessed))
     node = NodeSummary(host=args.host, kernel=None, kernel_family=None, cpus=None, vzctl=None,
                        error=None)
     return _render("revert", node, results, args)
@@ -181,9 +185,10 @@ _VERDICTS = {"patched": "patched", "already": "go", "reverted": "go",
              "failed": "no-go"}
 
 
-def _result(ctid: str, summary: PatchSummary, host: NodeFacts | None = None) -> ContainerResult:
+def _result(ctid: str, summary: PatchSummary, host: NodeFacts | None = None, *,
+            unassessed: bool = False) -> ContainerResult:
     container = host.container(ctid) if host else None
-    verdict = _VERDICTS[summary.status]
+    verdict = "unknown" if unassessed else _VERDICTS[summary.status]  # e.g. lock busy: exit 3
     if host is None and summary.status == "planned":
         verdict = "go"  # a revert's dry run: nothing is at risk
     return ContainerResult(

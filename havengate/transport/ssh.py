@@ -26,6 +26,7 @@ from havengate.transport.base import LOCK_BUSY, LOCK_SCRIPT, LockBusy, Result
 
 DEFAULT_SSH_CONFIG = Path("~/.ssh/config")
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
+KEEPALIVE_SECONDS = 15  # a partitioned node notices a dead session (and drops our lock)
 _HOST = re.compile(r"^(?:[A-Za-z0-9._%+-]+@)?[A-Za-z0-9._:\[\]-]+$")
 
 
@@ -85,6 +86,7 @@ class SshTransport:
     def __init__(self, host: str, options: SshOptions, ssh_config: paramiko.SSHConfig) -> None:
         self.name = validate_host(host)
         self._options = options
+        self._locks_held = 0  # while a lock is held, a dropped connection must not reconnect
         self._connection = Connection(
             host,
             config=Config(ssh_config=ssh_config),
@@ -131,8 +133,12 @@ class SshTransport:
         return f"{connection.user}@{connection.host}:{connection.port}"
 
     def open(self) -> None:
+        if self._locks_held and not self._connection.is_connected:
+            raise TransportError(self.name, "the connection dropped while a lock was held; "
+                                 "nothing more is done without it")
         try:
             self._connection.open()
+            self._connection.transport.set_keepalive(KEEPALIVE_SECONDS)
         except paramiko.BadHostKeyException as exc:
             raise TransportError(
                 self.name,
@@ -191,6 +197,7 @@ class SshTransport:
     def lock(self, path: str, wait: float) -> Iterator[None]:
         """flock on the node, held by a session of its own that lives as long as we do."""
         self.open()
+        channel = None
         try:
             channel = self._connection.client.get_transport().open_session()
             channel.settimeout(wait + self._options.connect_timeout)
@@ -199,6 +206,8 @@ class SshTransport:
             deadline = time.monotonic() + wait + self._options.connect_timeout
             answer = _read_line(channel, deadline)
         except (paramiko.SSHException, OSError) as exc:
+            if channel is not None:
+                channel.close()  # else a late flock could hold the lock for nobody
             raise TransportError(self.name, f"cannot take lock {path}: {exc}") from exc
         try:
             if answer != "locked":
@@ -208,7 +217,11 @@ class SshTransport:
                                    f"gave up after {wait:g} s")
                 raise TransportError(self.name, f"cannot take lock {path} (exit {status}): "
                                      f"{channel.recv_stderr(4096).decode(errors='replace').strip()}")
-            yield
+            self._locks_held += 1
+            try:
+                yield
+            finally:
+                self._locks_held -= 1
         finally:
             channel.close()
 

@@ -11,6 +11,8 @@ from typing import Any
 from havengate.documents import read_json
 from havengate.errors import UsageError
 
+LOOPBACK = ("127.", "::1", "::ffff:127.")
+
 
 @dataclass(frozen=True)
 class HttpCheck:
@@ -23,10 +25,11 @@ class HttpCheck:
 @dataclass(frozen=True)
 class Expectation:
     ctid: str
-    ports: tuple[int, ...]  # TCP ports a JVM must listen on
+    ports: tuple[int, ...]  # TCP ports a JVM must listen on, reachable from outside
     addresses: tuple[str, ...]  # the container's IPs, for connects from the node
     http: tuple[HttpCheck, ...]
     source: str  # where it came from, said in the report
+    local_ports: tuple[int, ...] = ()  # listened on loopback only before: same again is fine
 
 
 def baseline_path(state_dir: Path, ctid: str) -> Path:
@@ -55,14 +58,17 @@ def load_expectations(ctids: tuple[str, ...], state_dir: Path, baselines: tuple[
         if document is None and not checks:
             raise UsageError(f"CT {ctid}: no baseline ({path}) and no checks in --config: "
                              "nothing to verify (run `havengate check` before the move)")
-        ports = {p["port"] for p in document["java_ports"]} if document else set()
-        ports.update(checks.get("tcp", []))
+        recorded = document["java_ports"] if document else []
+        local = {p["port"] for p in recorded} - {
+            p["port"] for p in recorded if not p["address"].startswith(LOOPBACK)}
+        ports = ({p["port"] for p in recorded} - local) | set(checks.get("tcp", []))
         addresses = [a.split("/")[0] for a in (document or {}).get("ip_addresses", [])]
         addresses += checks.get("addresses", [])
         expectations.append(Expectation(
             ctid=ctid,
             ports=tuple(sorted(ports)),
-            addresses=tuple(dict.fromkeys(a for a in addresses if _is_ip(a))),
+            local_ports=tuple(sorted(local - ports)),
+            addresses=tuple(dict.fromkeys(_normal(a) for a in addresses if _normal(a))),
             http=tuple(HttpCheck(url=h["url"], status=tuple(h.get("status", (200, 399))),
                                  body=h.get("body"), timeout=float(h.get("timeout", 5.0)))
                        for h in checks.get("http", [])),
@@ -71,9 +77,9 @@ def load_expectations(ctids: tuple[str, ...], state_dir: Path, baselines: tuple[
     return expectations
 
 
-def _is_ip(text: str) -> bool:
+def _normal(text: str) -> str | None:
+    """The address as the probe will name it (``2001:DB8::5`` -> ``2001:db8::5``)."""
     try:
-        ipaddress.ip_address(text)
+        return str(ipaddress.ip_address(text))
     except ValueError:
-        return False
-    return True
+        return None

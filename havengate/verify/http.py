@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 import requests
+import urllib3
 
 from havengate.report.model import CheckResult
 from havengate.verify.expect import HttpCheck
@@ -12,14 +15,19 @@ MAX_REDIRECTS = 5
 
 def http_check(check: HttpCheck, time_left: float) -> CheckResult:
     timeout = max(0.1, min(check.timeout, time_left))
+    deadline = time.monotonic() + timeout
     session = requests.Session()
     session.max_redirects = MAX_REDIRECTS
     try:
         response = session.get(check.url, timeout=(timeout, timeout), stream=True)
         try:
-            body = response.raw.read(65536, decode_content=True) if check.body else b""
+            body = _body(response, deadline) if check.body else b""
         finally:
             response.close()
+    except _Slow:
+        return CheckResult("http", check.url, False, f"body not read within {timeout:g} s")
+    except urllib3.exceptions.HTTPError as exc:  # raised while streaming the body
+        return CheckResult("http", check.url, False, f"reading the body failed: {_reason(exc)}")
     except requests.TooManyRedirects:
         return CheckResult("http", check.url, False, f"more than {MAX_REDIRECTS} redirects (a loop?)")
     except requests.exceptions.SSLError as exc:
@@ -39,6 +47,22 @@ def http_check(check: HttpCheck, time_left: float) -> CheckResult:
     if check.body and check.body.encode() not in body:
         return CheckResult("http", check.url, False, f"body lacks {check.body!r}")
     return CheckResult("http", check.url, True, f"status {response.status_code}")
+
+
+class _Slow(Exception):
+    """The body trickles in slower than the check's timeout allows."""
+
+
+def _body(response: requests.Response, deadline: float) -> bytes:
+    """Up to 64 KiB of the body, read against one deadline (not one per recv)."""
+    body = b""
+    for chunk in response.iter_content(4096):
+        body += chunk
+        if len(body) >= 65536:
+            break
+        if time.monotonic() > deadline:
+            raise _Slow
+    return body
 
 
 def _reason(exc: Exception) -> str:

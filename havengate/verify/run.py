@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_result, stop_after_delay
 from tenacity.wait import wait_exponential_jitter
@@ -28,7 +28,8 @@ from havengate.verify.http import http_check
 
 DEFAULT_DEADLINE = 120.0
 STEP_TIMEOUT = 5  # seconds for one command on the node (a connect, vzctl exec2)
-FINAL = ("verified", "failed", "unknown")
+FINAL = ("verified", "failed")  # unknown and suspect are sampled again until the deadline
+SUSPECT_WINDOWS = 2  # the hang signature in this many windows in a row is a verdict
 
 # Fixes a hung container (journaled patch, SIGKILL of the JVM, restart); act/ provides it.
 Remediator = Callable[[Container], PatchSummary]
@@ -41,6 +42,7 @@ class Outcome:
     container: Container | None = None
     remediation: PatchSummary | None = None
     attempts: int = 0
+    suspicions: int = 0  # windows in a row that showed the futex-hang signature
 
 
 @dataclass
@@ -114,9 +116,12 @@ def _judge(outcome: Outcome, node: NodeFacts, end: float, hang_after: float, *,
     http: tuple[CheckResult, ...] = tuple(
         http_check(check, end - time.monotonic()) for check in outcome.expect.http
     ) if container is not None and container.running else ()
-    outcome.state = evaluate(outcome.expect, node, before, http,
-                             deadline_reached=deadline_reached, hang_after=hang_after)
-    outcome.container = container
+    state = evaluate(outcome.expect, node, before, http,
+                     deadline_reached=deadline_reached, hang_after=hang_after)
+    outcome.suspicions = outcome.suspicions + 1 if state.status == "suspect" else 0
+    if outcome.suspicions >= SUSPECT_WINDOWS:
+        state = replace(state, status="failed")
+    outcome.state, outcome.container = state, container
 
 
 def _final(outcome: Outcome) -> bool:
