@@ -142,19 +142,20 @@ def _remediator(args: argparse.Namespace, config) -> Remediator:
     journal = Journal(args.state_dir)
     journal.entries()  # a corrupt journal stops us before anything is touched
 
-    def remediate(container: Container) -> PatchSummary:
+    def remediate(container: Container, time_left: float) -> PatchSummary:
         ctid = container.ctid
+        budget = max(5.0, time_left)  # every step stays within the verify deadline
         transport = transport_for(args.target, args)
         try:
             settings = config.patch_settings(ctid, patch_flags(args)).validated(None)
             outcome = patch_container(transport, ctid, settings, journal, vzctl_version=None,
-                                      rule="HG101")
+                                      rule="HG101", lock_wait=min(30.0, budget / 3))
             pids = [str(p.pid) for p in container.java_processes] \
                 if isinstance(container.java_processes, tuple) else []
             if pids:
                 transport.run(shell_command("vzctl", "exec2", ctid, "kill -9 " + " ".join(pids)),
-                              timeout=30)
-            restarted = transport.run(shell_command("vzctl", "restart", ctid), timeout=180)
+                              timeout=min(30.0, budget / 3))
+            restarted = transport.run(shell_command("vzctl", "restart", ctid), timeout=budget)
             summary = summarise(outcome)
             note = (f"killed JVM pid(s) {', '.join(pids)} with SIGKILL; "
                     f"vzctl restart exited {restarted.exited}")

@@ -31,8 +31,9 @@ STEP_TIMEOUT = 5  # seconds for one command on the node (a connect, vzctl exec2)
 FINAL = ("verified", "failed")  # unknown and suspect are sampled again until the deadline
 SUSPECT_WINDOWS = 2  # the hang signature in this many windows in a row is a verdict
 
-# Fixes a hung container (journaled patch, SIGKILL of the JVM, restart); act/ provides it.
-Remediator = Callable[[Container], PatchSummary]
+# Fixes a hung container (journaled patch, SIGKILL of the JVM, restart) within the seconds
+# left before the deadline; the CLI builds it from act/.
+Remediator = Callable[[Container, float], PatchSummary]
 
 
 @dataclass
@@ -80,7 +81,7 @@ def verify(transport: Transport, expectations: list[Expectation], *,
             if remediate and outcome.remediation is None and _hung(outcome):
                 progress(f"CT {outcome.expect.ctid}: futex hang suspected — remediating "
                          "(patch, kill -9, restart)")
-                outcome.remediation = remediate(outcome.container)
+                outcome.remediation = remediate(outcome.container, end - time.monotonic())
                 outcome.state, outcome.container = None, None  # judge the new JVM afresh
         return any(not _final(o) for o in run.outcomes.values())
 
