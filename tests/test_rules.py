@@ -202,3 +202,9 @@ def test_java_installed_but_not_running_now_still_counts():
 def test_assume_mp_is_not_believed_next_to_ignore_unrecognized():
     sloppy = master(container(jvms=(jvm("-XX:+IgnoreUnrecognizedVMOptions", "-XX:+AssumeMP"),)))
     assert verdict(sloppy, node()).verdict == Verdict.NO_GO
+
+
+def test_an_inline_comment_after_the_mask_is_no_pin_for_old_target_vzctl():
+    commented = master(container(conf='CPUS="1"\nCPUMASK="0" # pin\n', jvms=(jvm(),)))
+    assert verdict(commented, node(vzctl=(3, 0, 28))).verdict == Verdict.NO_GO
+    assert verdict(commented, node(vzctl=(4, 9, 4))).verdict == Verdict.GO

@@ -24,6 +24,7 @@ def parse_ctid_conf(text: str, ctid: str) -> CtConf:
     """Parse CTID.conf text; never raises on odd content, reports it as problems."""
     values: dict[str, str] = {}
     unreadable: dict[str, str] = {}  # keys whose first line vzctl 3.1+ rejects, and why
+    trailing: list[str] = []
     problems: list[ConfProblem] = []
 
     for number, raw in enumerate(text.split("\n"), start=1):
@@ -54,6 +55,8 @@ def parse_ctid_conf(text: str, ctid: str) -> CtConf:
             if key not in values:
                 unreadable.setdefault(key, f"line {number}: {value_problem}")
             continue
+        if value_problem and key not in values:
+            trailing.append(key)
         problem = _sh_problem(raw)
         if problem:
             problems.append(ConfProblem(number, f"{key}: {problem}"))
@@ -71,6 +74,7 @@ def parse_ctid_conf(text: str, ctid: str) -> CtConf:
         ve_private=_expand_veid(values.get("VE_PRIVATE"), ctid),
         ve_root=_expand_veid(values.get("VE_ROOT"), ctid),
         problems=tuple(problems),
+        trailing_text=tuple(trailing),
     )
 
 

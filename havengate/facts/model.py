@@ -75,6 +75,9 @@ class CtConf:
     ve_private: str | None
     ve_root: str | None
     problems: tuple[ConfProblem, ...] = ()
+    # keys whose quoted value has text after the closing quote: vzctl >= 3.1 drops it,
+    # vzctl <= 3.0.x keeps it in the value (so `CPUMASK="0" # pin` is no mask there)
+    trailing_text: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from havengate.facts.model import Container, CpuVisibility, NodeFacts, Unknown
 id = "HG001"
 title = "one-CPU Java container on a multi-core 2.6.32 node (suspected futex hang)"
 severity = Severity.ERROR
+STRICT_QUOTES_VZCTL = (3, 1)  # parse_line() drops text after a closing quote from 3.1 on
 
 
 def remediation(ctid: str, source: NodeFacts, target: NodeFacts) -> str:
@@ -99,6 +100,10 @@ def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Fi
                         f"{describe_cpus(target.cpus)}")
     elif len(mask.cpus or ()) > 1:
         evidence.append(f"CPUMASK={mask.text} names {len(mask.cpus or ())} CPUs: not a pin")
+    elif "CPUMASK" in conf.trailing_text and not (
+            isinstance(target.vzctl_version, tuple) and target.vzctl_version >= STRICT_QUOTES_VZCTL):
+        evidence.append(f"CPUMASK line has text after its closing quote: vzctl before 3.1 on the "
+                        f"target reads it as {mask.text}\" ..., not as a mask")
     elif isinstance(target.vzctl_version, tuple) and target.vzctl_version < CPUMASK_MIN_VZCTL:
         evidence.append(
             f"CPUMASK={mask.text} would pin, but vzctl {version_text(target.vzctl_version)} on "
