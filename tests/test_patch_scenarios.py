@@ -110,8 +110,12 @@ def test_patch_keeps_comments_duplicates_and_veid_and_revert_is_byte_identical(l
     assert again.returncode == 0 and "already holds" in again.stdout
     assert len(journal(lab, tmp_path)) == 1  # idempotent: nothing journaled the second time
 
-    reverted = havengate(lab, "revert", "203", "--host", "master", "--state-dir", str(tmp_path))
-    assert reverted.returncode == 0, reverted.stderr
+    # Patched through the alias `master`, reverted on the node itself as `local` (the hook
+    # case): the journal knows the node by its own name, not by how it was reached.
+    bindir = Path(HAVENGATE).parent
+    reverted = lab.ssh("master", f"PATH={bindir}:$PATH havengate revert 203 --host local "
+                                 f"--state-dir {tmp_path}", timeout=120)
+    assert reverted.returncode == 0, reverted.stdout + reverted.stderr
     assert master.read_conf_bytes("203") == before
     assert journal(lab, tmp_path)[0]["state"] == "reverted"
 

@@ -81,7 +81,7 @@ def patch_container(
     vzctl_version: tuple[int, ...] | Unknown | None, rule: str = "HG001", dry_run: bool = False,
     lock_wait: float = DEFAULT_LOCK_WAIT,
 ) -> Outcome:
-    host = transport.name
+    host = remote.node_name(transport)
     path = conf_path(ctid)
     lock = contextlib.nullcontext() if dry_run else transport.lock(lock_path(ctid), lock_wait)
     with lock:
@@ -183,7 +183,7 @@ def revert_container(
     transport: Transport, ctid: str, journal: Journal, *, force: bool = False,
     dry_run: bool = False, lock_wait: float = DEFAULT_LOCK_WAIT,
 ) -> Outcome:
-    host = transport.name
+    host = remote.node_name(transport)
     with transport.lock(lock_path(ctid), lock_wait):
         entry = _last_patch(journal, host, ctid)
         current = remote.read_conf(transport, entry.path)

@@ -89,6 +89,19 @@ def _run(transport: Transport, script: str, *args: str):
                          timeout=COMMAND_TIMEOUT)
 
 
+def node_name(transport: Transport) -> str:
+    """The node's own name (``uname -n``): the journal's key, whatever alias reached it.
+
+    `local`, `master` and `root@master:22` are one node; keyed by the alias, revert would
+    not find a patch made through another one.
+    """
+    result = transport.run("uname -n", timeout=COMMAND_TIMEOUT)
+    name = result.stdout.strip()
+    if result.exited != 0 or not name or len(name.split()) != 1:
+        return transport.name
+    return name
+
+
 def read_conf(transport: Transport, path: str) -> ConfFile:
     result = _run(transport, _READ, path)
     if result.exited != 0:
