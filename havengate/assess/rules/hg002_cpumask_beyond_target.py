@@ -38,5 +38,6 @@ def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Fi
         message=f"CPUMASK={mask.text} names CPU(s) {','.join(map(str, absent))} but the target "
                 f"has CPUs 0-{target.cpus - 1}: the container cannot be pinned as configured",
         evidence=(f"target has {target.cpus} CPUs online",),
-        remediation=f"vzctl set {container.ctid} --cpumask 0 --save",
+        remediation=f"havengate patch {container.ctid} --host {source.host} "
+                    f"--target {target.host} --cpumask 0",
     )]
