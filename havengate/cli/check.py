@@ -8,11 +8,11 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from havengate.act import failed, summarise
 from havengate.act.journal import Journal
 from havengate.act.patch import patch_container
 from havengate.cli.options import (
     Unassessable,
+    act_on,
     collector,
     emit,
     log,
@@ -21,11 +21,10 @@ from havengate.cli.options import (
     patch_group,
     ssh_group,
     state_group,
-    transport_for,
 )
 from havengate.config import load_config
 from havengate.decide import ExitCode, Policy, PolicyConfig, UnrecognisedKernel
-from havengate.errors import HavengateError, UsageError
+from havengate.errors import UsageError
 from havengate.facts.ctconf import parse_ctid_conf
 from havengate.facts.document import facts_document, load_facts
 from havengate.facts.model import Container, NodeFacts, Unknown
@@ -149,21 +148,14 @@ def _patcher(args: argparse.Namespace, source: NodeFacts, target, config) -> Pat
 
     def patch(container: Container) -> tuple[PatchSummary, Container | None]:
         settings = config.patch_settings(container.ctid, patch_flags(args))
-        transport = transport_for(args.source, args)
-        try:
-            settings = settings.validated(target_cpus)
-            log.info("patching CT %s on %s ...", container.ctid, source.host)
-            outcome = patch_container(transport, container.ctid, settings, journal,
-                                      vzctl_version=source.vzctl_version, dry_run=args.dry_run,
-                                      lock_wait=args.lock_wait)
-        except HavengateError as exc:
-            return failed(source.host, str(exc)), None
-        finally:
-            transport.close()
-        if outcome.status == "planned":
-            return summarise(outcome), None
+        log.info("patching CT %s on %s ...", container.ctid, source.host)
+        outcome, summary, _ = act_on(args.source, args, lambda t: patch_container(
+            t, container.ctid, settings.validated(target_cpus), journal,
+            vzctl_version=source.vzctl_version, dry_run=args.dry_run, lock_wait=args.lock_wait))
+        if outcome is None or outcome.status == "planned":
+            return summary, None
         new_conf = parse_ctid_conf(outcome.final.decode("utf-8", "replace"), container.ctid)
-        return summarise(outcome), replace(container, conf=new_conf)
+        return summary, replace(container, conf=new_conf)
 
     return patch
 

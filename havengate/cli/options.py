@@ -9,12 +9,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from havengate.act.patch import DEFAULT_LOCK_WAIT
+from havengate.act import failed, summarise
+from havengate.act.patch import DEFAULT_LOCK_WAIT, Outcome
+from havengate.decide import ExitCode
 from havengate.errors import HavengateError, UsageError
 from havengate.facts.collect import PROBE_TIMEOUT, collect_node
 from havengate.facts.model import NodeFacts
 from havengate.facts.probe import DEFAULT_STEP_TIMEOUT
 from havengate.report import FORMATTERS
+from havengate.report.model import PatchSummary
 from havengate.state import DEFAULT_STATE_DIR
 from havengate.transport import SshOptions, Transport, open_transport
 
@@ -158,3 +161,17 @@ def emit(document: str, output: Path | None) -> None:
         output.write_text(document, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+
+
+def act_on(host: str, args: argparse.Namespace,
+           step: Callable[[Transport], Outcome]) -> tuple[Outcome | None, PatchSummary, bool]:
+    """One act step (patch, revert) over a connection of its own. A failure becomes a line
+    of the report: (outcome or None, summary, could-not-assess)."""
+    transport = transport_for(host, args)
+    try:
+        outcome = step(transport)
+    except HavengateError as exc:
+        return None, failed(host, str(exc)), exc.exit_code == ExitCode.UNKNOWN
+    finally:
+        transport.close()
+    return outcome, summarise(outcome), False

@@ -7,11 +7,11 @@ import json
 from datetime import datetime, timezone
 
 from havengate import __version__
-from havengate.act import failed, summarise
 from havengate.act.journal import Journal
 from havengate.act.patch import DEFAULT_LOCK_WAIT, patch_container, revert_container
 from havengate.cli.options import (
     Unassessable,
+    act_on,
     collector,
     emit,
     log,
@@ -21,11 +21,10 @@ from havengate.cli.options import (
     positive_float,
     ssh_group,
     state_group,
-    transport_for,
 )
 from havengate.config import load_config
 from havengate.decide import EXIT_CODES, ExitCode, Verdict, overall
-from havengate.errors import HavengateError, UsageError
+from havengate.errors import UsageError
 from havengate.facts.model import NodeFacts
 from havengate.facts.probe import Mode
 from havengate.gate import NodeFailure, gather, node_summary
@@ -130,19 +129,9 @@ def command_patch(args: argparse.Namespace) -> int:
 
     results = []
     for ctid in ctids:
-        transport = transport_for(patched, args)
-        try:
-            outcome = patch_container(transport, ctid, settings[ctid], journal,
-                                      vzctl_version=host.vzctl_version, dry_run=args.dry_run,
-                                      lock_wait=args.lock_wait)
-            summary = summarise(outcome)
-        except HavengateError as exc:
-            summary = failed(host.host, str(exc))
-            unassessed = exc.exit_code == ExitCode.UNKNOWN
-        else:
-            unassessed = False
-        finally:
-            transport.close()
+        _, summary, unassessed = act_on(patched, args, lambda t, ctid=ctid: patch_container(
+            t, ctid, settings[ctid], journal, vzctl_version=host.vzctl_version,
+            dry_run=args.dry_run, lock_wait=args.lock_wait))
         results.append(_result(ctid, summary, host, unassessed=unassessed))
     return _render("patch", node_summary(host), results, args)
 
@@ -153,18 +142,8 @@ def command_revert(args: argparse.Namespace) -> int:
     journal.entries()
     results = []
     for ctid in ctids:
-        transport = transport_for(args.host, args)
-        try:
-            outcome = revert_container(transport, ctid, journal, force=args.force,
-                                       dry_run=args.dry_run, lock_wait=args.lock_wait)
-            summary = summarise(outcome)
-        except HavengateError as exc:
-            summary = failed(args.host, str(exc))
-            unassessed = exc.exit_code == ExitCode.UNKNOWN
-        else:
-            unassessed = False
-        finally:
-            transport.close()
+        _, summary, unassessed = act_on(args.host, args, lambda t, ctid=ctid: revert_container(
+            t, ctid, journal, force=args.force, dry_run=args.dry_run, lock_wait=args.lock_wait))
         results.append(_result(ctid, summary, unassessed=unassessed))
     node = NodeSummary(host=args.host, kernel=None, kernel_family=None, cpus=None, vzctl=None,
                        error=None)

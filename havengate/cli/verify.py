@@ -7,10 +7,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from havengate import __version__
-from havengate.act import failed, summarise
 from havengate.act.journal import Journal
+from havengate.act.patch import Outcome as PatchOutcome
 from havengate.act.patch import patch_container
 from havengate.cli.options import (
+    act_on,
     emit,
     log,
     output_group,
@@ -22,12 +23,12 @@ from havengate.cli.options import (
 )
 from havengate.config import load_config
 from havengate.decide import EXIT_CODES, Verdict, overall
-from havengate.errors import HavengateError
 from havengate.facts.model import Container, Unknown
 from havengate.gate import node_summary
 from havengate.quoting import shell_command, validate_ctid
 from havengate.report import FORMATTERS
 from havengate.report.model import ContainerResult, NodeSummary, PatchSummary, Port, Report
+from havengate.transport import Transport
 from havengate.verify.evaluate import HANG_AFTER
 from havengate.verify.expect import load_expectations
 from havengate.verify.run import DEFAULT_DEADLINE, Outcome, Remediator, verify
@@ -145,8 +146,8 @@ def _remediator(args: argparse.Namespace, config) -> Remediator:
     def remediate(container: Container, time_left: float) -> PatchSummary:
         ctid = container.ctid
         budget = max(5.0, time_left)  # every step stays within the verify deadline
-        transport = transport_for(args.target, args)
-        try:
+
+        def step(transport: Transport) -> PatchOutcome:
             settings = config.patch_settings(ctid, patch_flags(args)).validated(None)
             outcome = patch_container(transport, ctid, settings, journal, vzctl_version=None,
                                       rule="HG101", lock_wait=min(30.0, budget / 3))
@@ -156,13 +157,10 @@ def _remediator(args: argparse.Namespace, config) -> Remediator:
                 transport.run(shell_command("vzctl", "exec2", ctid, "kill -9 " + " ".join(pids)),
                               timeout=min(30.0, budget / 3))
             restarted = transport.run(shell_command("vzctl", "restart", ctid), timeout=budget)
-            summary = summarise(outcome)
-            note = (f"killed JVM pid(s) {', '.join(pids)} with SIGKILL; "
-                    f"vzctl restart exited {restarted.exited}")
-            return PatchSummary(**{**vars(summary), "notes": (*summary.notes, note)})
-        except HavengateError as exc:
-            return failed(args.target, f"remediation failed: {exc}")
-        finally:
-            transport.close()
+            outcome.notes.append(f"killed JVM pid(s) {', '.join(pids) or 'none'} with SIGKILL; "
+                                 f"vzctl restart exited {restarted.exited}")
+            return outcome
+
+        return act_on(args.target, args, step)[1]
 
     return remediate
