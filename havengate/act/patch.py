@@ -107,8 +107,7 @@ def patch_container(
         try:
             method, final = _apply(transport, plan, current, settings, notes)
         except (remote.RemoteWriteError, remote.ConcurrentChange) as exc:
-            # The file kept its old bytes: nothing to revert later.
-            journal.record(patch_id, "abandoned", note=str(exc))
+            _close_after_failure(transport, journal, patch_id, current, str(exc))
             raise
         _crashpoint("after-write")
         if not satisfied(final.data, ctid, settings):
@@ -120,6 +119,19 @@ def patch_container(
                        note="; ".join(notes) or None)
         return Outcome(host, ctid, "patched", plan, method=method, journal_id=patch_id,
                        notes=notes, final=final.data)
+
+
+def _close_after_failure(transport: Transport, journal: Journal, patch_id: str,
+                         before: remote.ConfFile, reason: str) -> None:
+    """Our write failed; vzctl may still have changed the file before it. Say which."""
+    try:
+        now = remote.read_conf(transport, before.path)
+    except HavengateError:
+        return  # cannot tell: the entry stays "started" and the next run closes it
+    if now.data == before.data:
+        journal.record(patch_id, "abandoned", note=reason)  # old bytes: nothing to revert
+    else:
+        journal.record(patch_id, "failed", result_sha256=sha256(now.data), note=reason)
 
 
 def _apply(transport: Transport, plan: PatchPlan, current: remote.ConfFile,
