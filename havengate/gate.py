@@ -105,21 +105,29 @@ def run_check(
     # A fact a node could not give may hide a blocker: then nothing can be called "go".
     complete = (isinstance(source, NodeFacts) and isinstance(target, NodeFacts)
                 and not source.errors and not target.errors)
-    verdict = overall([r.verdict for r in results], complete=complete)
-    report = Report(
+    report = build_report(command, config.policy.value, results, source=node_summary(source),
+                          target=node_summary(target), errors=errors, complete=complete)
+    return report, assessments
+
+
+def build_report(command: str, policy: str, results: list[ContainerResult], *,
+                 source: NodeSummary | None, target: NodeSummary | None,
+                 errors: list[str] | tuple[str, ...] = (), complete: bool = True) -> Report:
+    """Every command's one document: the overall verdict and exit code computed here, once."""
+    verdict = overall([Verdict(r.verdict) for r in results], complete=complete)
+    return Report(
         tool="havengate",
         version=__version__,
         command=command,
         generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        policy=config.policy.value,
+        policy=policy,
         verdict=verdict.value,
         exit_code=int(EXIT_CODES[verdict]),
-        source=node_summary(source),
-        target=node_summary(target),
+        source=source,
+        target=target,
         containers=tuple(results),
         errors=tuple(errors),
     )
-    return report, assessments
 
 
 def _patchable(decision: Decision) -> bool:
@@ -211,10 +219,15 @@ def _value(value: int | Unknown) -> int | None:
     return None if isinstance(value, Unknown) else value
 
 
+def named_node(host: str, error: str | None = None) -> NodeSummary:
+    """A node known only by name (unreachable, or not probed by this command)."""
+    return NodeSummary(host=host, kernel=None, kernel_family=None, cpus=None, vzctl=None,
+                       error=error)
+
+
 def node_summary(node: NodeResult) -> NodeSummary:
     if isinstance(node, NodeFailure):
-        return NodeSummary(host=node.host, kernel=None, kernel_family=None, cpus=None,
-                           vzctl=None, error=node.reason)
+        return named_node(node.host, node.reason)
     kernel = node.kernel
     vzctl = node.vzctl_version
     return NodeSummary(

@@ -6,11 +6,11 @@ from havengate.act.patch import Outcome
 from havengate.report.model import ChangeSummary, PatchSummary
 
 
-def summarise(outcome: Outcome, status: str | None = None) -> PatchSummary:
+def summarise(outcome: Outcome) -> PatchSummary:
     plan = outcome.plan
     changes = tuple(ChangeSummary(c.key, c.before, c.after) for c in plan.changes) if plan else ()
     return PatchSummary(
-        host=outcome.host, status=status or outcome.status, method=outcome.method,
+        host=outcome.host, status=outcome.status, method=outcome.method,
         journal_id=outcome.journal_id, changes=changes, notes=tuple(outcome.notes),
         diff=outcome.diff,
     )

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timezone
 
-from havengate import __version__
 from havengate.act.journal import Journal
 from havengate.act.patch import DEFAULT_LOCK_WAIT, patch_container, revert_container
 from havengate.cli.options import (
@@ -23,14 +21,14 @@ from havengate.cli.options import (
     state_group,
 )
 from havengate.config import load_config
-from havengate.decide import EXIT_CODES, ExitCode, Verdict, overall
+from havengate.decide import ExitCode
 from havengate.errors import UsageError
 from havengate.facts.model import NodeFacts
 from havengate.facts.probe import Mode
-from havengate.gate import NodeFailure, gather, node_summary
+from havengate.gate import NodeFailure, build_report, gather, named_node, node_summary
 from havengate.quoting import validate_ctid
 from havengate.report import FORMATTERS
-from havengate.report.model import ContainerResult, NodeSummary, PatchSummary, Report
+from havengate.report.model import ContainerResult, NodeSummary, PatchSummary
 
 PATCH_EPILOG = """\
 The fix goes into the CTID.conf that travels with the container: run it on the source
@@ -145,9 +143,7 @@ def command_revert(args: argparse.Namespace) -> int:
         _, summary, unassessed = act_on(args.host, args, lambda t, ctid=ctid: revert_container(
             t, ctid, journal, force=args.force, dry_run=args.dry_run, lock_wait=args.lock_wait))
         results.append(_result(ctid, summary, unassessed=unassessed))
-    node = NodeSummary(host=args.host, kernel=None, kernel_family=None, cpus=None, vzctl=None,
-                       error=None)
-    return _render("revert", node, results, args)
+    return _render("revert", named_node(args.host), results, args)
 
 
 def _refuse_absent(host: NodeFacts, ctids: tuple[str, ...]) -> None:
@@ -180,15 +176,8 @@ def _result(ctid: str, summary: PatchSummary, host: NodeFacts | None = None, *,
 
 def _render(command: str, node: NodeSummary, results: list[ContainerResult],
             args: argparse.Namespace) -> int:
-    verdict = overall([Verdict(r.verdict) for r in results], complete=True)
-    report = Report(
-        tool="havengate", version=__version__, command=command,
-        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        policy="patch", verdict=verdict.value, exit_code=int(EXIT_CODES[verdict]), source=node,
-        target=None, containers=tuple(results),
-        errors=tuple(note for r in results if r.patch and r.patch.status == "failed"
-                     for note in r.patch.notes),
-    )
+    report = build_report(command, "patch", results, source=node, target=None, errors=[
+        note for r in results if r.patch and r.patch.status == "failed" for note in r.patch.notes])
     emit(FORMATTERS[args.format](report), args.output)
     return report.exit_code
 

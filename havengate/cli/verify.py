@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timezone
 from pathlib import Path
 
-from havengate import __version__
 from havengate.act.journal import Journal
 from havengate.act.patch import Outcome as PatchOutcome
 from havengate.act.patch import patch_container
@@ -22,12 +20,11 @@ from havengate.cli.options import (
     transport_for,
 )
 from havengate.config import load_config
-from havengate.decide import EXIT_CODES, Verdict, overall
 from havengate.facts.model import Container, Unknown
-from havengate.gate import node_summary
+from havengate.gate import build_report, named_node, node_summary
 from havengate.quoting import shell_command, validate_ctid
 from havengate.report import FORMATTERS
-from havengate.report.model import ContainerResult, NodeSummary, PatchSummary, Port, Report
+from havengate.report.model import ContainerResult, PatchSummary, Port
 from havengate.transport import Transport
 from havengate.verify.evaluate import HANG_AFTER
 from havengate.verify.expect import load_expectations
@@ -97,23 +94,17 @@ def command_verify(args: argparse.Namespace) -> int:
     finally:
         transport.close()
 
-    results = [_result(outcome, run.error) for outcome in run.outcomes.values()]
-    verdict = overall([Verdict(r.verdict) for r in results], complete=run.node is not None)
-    target = (node_summary(run.node) if run.node is not None else
-              NodeSummary(host=args.target, kernel=None, kernel_family=None, cpus=None,
-                          vzctl=None, error=run.error))
-    report = Report(
-        tool="havengate", version=__version__, command="verify",
-        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        policy="remediate" if args.remediate else "verify", verdict=verdict.value,
-        exit_code=int(EXIT_CODES[verdict]), source=None, target=target,
-        containers=tuple(results), errors=(run.error,) if run.error else (),
-    )
+    results = [_result(outcome) for outcome in run.outcomes.values()]
+    target = (node_summary(run.node) if run.node is not None
+              else named_node(args.target, run.error))
+    report = build_report("verify", "remediate" if args.remediate else "verify", results,
+                          source=None, target=target, errors=[run.error] if run.error else [],
+                          complete=run.node is not None)
     emit(FORMATTERS[args.format](report), args.output)
     return report.exit_code
 
 
-def _result(outcome: Outcome, error: str | None) -> ContainerResult:
+def _result(outcome: Outcome) -> ContainerResult:
     state, container = outcome.state, outcome.container
     conf = container.conf if container else None
     cpus = cpumask = "?"
@@ -130,7 +121,7 @@ def _result(outcome: Outcome, error: str | None) -> ContainerResult:
         else None,
         cpus=cpus, cpumask=cpumask,
         verdict=state.status if state else "unknown",
-        findings=findings if state or not error else (),
+        findings=findings,
         fix=next((f.remediation for f in findings if f.remediation), None),
         java_ports=tuple(Port(family="tcp", address="*", port=p) for p in outcome.expect.ports),
         patch=outcome.remediation,

@@ -42,7 +42,6 @@ class Outcome:
     state: State | None = None
     container: Container | None = None
     remediation: PatchSummary | None = None
-    attempts: int = 0
     suspicions: int = 0  # windows in a row that showed the futex-hang signature
 
 
@@ -77,7 +76,6 @@ def verify(transport: Transport, expectations: list[Expectation], *,
         run.node, run.error = node, None
         for outcome in pending:
             _judge(outcome, node, end, hang_after, deadline_reached=False)
-            outcome.attempts = run.attempts
             if remediate and outcome.remediation is None and _hung(outcome):
                 progress(f"CT {outcome.expect.ctid}: futex hang suspected — remediating "
                          "(patch, kill -9, restart)")
