@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import stat
 import types
 import typing
 from functools import cache
@@ -35,26 +36,58 @@ def schema(name: str) -> dict[str, Any]:
 def validate(document: Any, name: str, source: str = "document") -> None:
     """Raise DocumentError naming the JSON path of the first error."""
     validator = jsonschema.Draft202012Validator(schema(name))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(document))
+    except RecursionError:
+        raise DocumentError(f"{source}: nested too deeply to be a {name} document") from None
     if error is not None:
         path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         raise DocumentError(f"{source}: {path}: {error.message} (schema {name})")
 
 
+MAX_DOCUMENT_BYTES = 256 * 1024 * 1024  # far above any real facts file; /dev/zero is not one
+
+
 def read_json(path: Path, name: str) -> Any:
-    """A JSON file, validated against ``schemas/<name>.schema.json``."""
+    """A JSON file, validated against ``schemas/<name>.schema.json``.
+
+    Only a regular file is read (a FIFO or a device would block or never end), and never
+    more than MAX_DOCUMENT_BYTES: a larger file is refused, not cut.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
     except OSError as exc:
         raise DocumentError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise DocumentError(f"{path} is not a regular file (a directory, FIFO or device); "
+                            f"a {name} document is a JSON file")
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_DOCUMENT_BYTES + 1)
+    except OSError as exc:
+        raise DocumentError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise DocumentError(f"{path} is larger than {MAX_DOCUMENT_BYTES // 2**20} MiB: "
+                            f"not a {name} document havengate reads")
+    return parse_json(data, name, str(path))
+
+
+def parse_json(data: bytes, name: str, source: str) -> Any:
+    """JSON bytes, validated; every way they can be wrong is a DocumentError."""
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DocumentError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+        raise DocumentError(f"{source}: not UTF-8 text ({exc.reason})") from exc
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DocumentError(f"{path}: not JSON (line {exc.lineno}, column {exc.colno}: "
+        raise DocumentError(f"{source}: not JSON (line {exc.lineno}, column {exc.colno}: "
                             f"{exc.msg})") from exc
-    validate(document, name, str(path))
+    except RecursionError:
+        raise DocumentError(f"{source}: nested too deeply to be a {name} document") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise DocumentError(f"{source}: not JSON havengate reads ({exc})") from None
+    validate(document, name, source)
     return document
 
 
@@ -87,6 +120,8 @@ def decode(kind: Any, data: Any) -> Any:
             return tuple(decode(args[0], item) for item in data)
         return tuple(decode(arg, item) for arg, item in zip(args, data, strict=True))
     if origin is dict:
+        if not isinstance(data, dict):
+            raise TypeError(f"expected an object, got {data!r:.60}")
         key_kind, value_kind = get_args(kind)
         return {decode(key_kind, k): decode(value_kind, v) for k, v in data.items()}
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
@@ -123,3 +158,5 @@ def load(kind: type[T], document: Any, source: str) -> T:
         return decode(kind, document)
     except (TypeError, ValueError, KeyError) as exc:
         raise DocumentError(f"{source}: {exc}") from exc
+    except RecursionError:
+        raise DocumentError(f"{source}: nested too deeply") from None

@@ -6,8 +6,8 @@ Nodes are probed concurrently, one round trip each. A node that cannot be asked 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
@@ -17,6 +17,7 @@ from havengate.assess.finding import Finding, Severity
 from havengate.assess.rules.common import java_evidence, version_text
 from havengate.decide import EXIT_CODES, Decision, Policy, PolicyConfig, Verdict, decide, overall
 from havengate.errors import HavengateError, UsageError
+from havengate.facts.ctconf import setting_text
 from havengate.facts.model import Container, NodeFacts, Unknown
 from havengate.report.model import ContainerResult, NodeSummary, PatchSummary, Port, Report
 
@@ -51,9 +52,29 @@ def gather(jobs: dict[str, Job]) -> dict[str, NodeResult]:
         except Exception as exc:  # a bug while reading one node must not hide the other
             return NodeFailure(host=name, reason=f"internal error: {type(exc).__name__}: {exc}")
 
-    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
-        results = list(pool.map(attempt, jobs.items()))
-    return dict(zip(jobs, results, strict=True))
+    # Daemon threads, not a pool: Ctrl-C must not wait for a probe that hangs on a silent
+    # node (a pool's shutdown and its atexit hook join every worker). The interrupted
+    # probes die with the process; their SSH sessions close, and the probe cleans up.
+    results: dict[str, NodeResult | BaseException] = {}
+    done = threading.Event()
+
+    def work(key: str, item: tuple[str, Job]) -> None:
+        try:
+            results[key] = attempt(item)
+        except BaseException as exc:  # handed to the caller's thread
+            results[key] = exc
+        if len(results) == len(jobs):
+            done.set()
+
+    for key, job in jobs.items():
+        threading.Thread(target=work, args=(key, (key, job)), name=f"probe {key}",
+                         daemon=True).start()
+    while jobs and not done.wait(0.2):
+        pass
+    for value in results.values():
+        if isinstance(value, BaseException):
+            raise value
+    return {key: results[key] for key in jobs}  # type: ignore[misc]
 
 
 # Fixes a container on the source; returns what it did and the container as it is now
@@ -76,13 +97,14 @@ def run_check(
     ``patcher``, then assessed again on its new configuration: ``patched`` if that passes.
     """
     errors: list[str] = []
+    notes: list[str] = []
     assessments: list[Assessment] = []
     results: list[ContainerResult] = []
     for role, node in (("source", source), ("target", target)):
         if isinstance(node, NodeFailure):
             errors.append(f"{role} {node.reason}")
-        elif node.errors:
-            errors.extend(f"{role} {node.host}: {error}" for error in node.errors)
+        else:
+            errors.extend(f"{role} {node.host}: {error}" for error in node_gaps(node))
 
     if isinstance(source, NodeFacts) and not isinstance(source.containers, Unknown):
         _refuse_absent_ctids(source, ctids)
@@ -99,20 +121,33 @@ def run_check(
                     assessment, decision, source, target, config, patcher)
                 assessments[index] = assessment
             results.append(_container_result(assessment, decision, patch))
+        if not source.containers:
+            notes.append(f"nothing was assessed: {source.host} lists no containers")
     else:
         results = [_unknown_ctid(ctid, "source facts unavailable") for ctid in ctids]
 
     # A fact a node could not give may hide a blocker: then nothing can be called "go".
-    complete = (isinstance(source, NodeFacts) and isinstance(target, NodeFacts)
-                and not source.errors and not target.errors)
     report = build_report(command, config.policy.value, results, source=node_summary(source),
-                          target=node_summary(target), errors=errors, complete=complete)
+                          target=node_summary(target), errors=errors, complete=not errors,
+                          notes=notes)
     return report, assessments
+
+
+def node_gaps(node: NodeFacts) -> list[str]:
+    """What the node could not tell, from its facts themselves: a facts file whose
+    ``errors`` list is empty while its container list is unknown is not complete."""
+    gaps = list(node.errors)
+    for value, what in ((node.kernel, "kernel"), (node.cpus, "cpus"),
+                        (node.vzctl_version, "vzctl"), (node.containers, "containers")):
+        if isinstance(value, Unknown) and not any(g.startswith(f"{what}:") for g in gaps):
+            gaps.append(f"{what}: {value.reason}")
+    return gaps
 
 
 def build_report(command: str, policy: str, results: list[ContainerResult], *,
                  source: NodeSummary | None, target: NodeSummary | None,
-                 errors: list[str] | tuple[str, ...] = (), complete: bool = True) -> Report:
+                 errors: list[str] | tuple[str, ...] = (), complete: bool = True,
+                 notes: list[str] | tuple[str, ...] = ()) -> Report:
     """Every command's one document: the overall verdict and exit code computed here, once."""
     verdict = overall([Verdict(r.verdict) for r in results], complete=complete)
     return Report(
@@ -127,6 +162,7 @@ def build_report(command: str, policy: str, results: list[ContainerResult], *,
         target=target,
         containers=tuple(results),
         errors=tuple(errors),
+        notes=tuple(notes),
     )
 
 
@@ -181,13 +217,8 @@ def _unknown_ctid(ctid: str, reason: str) -> ContainerResult:
 def _container_result(assessment: Assessment, decision: Decision,
                       patch: PatchSummary | None = None) -> ContainerResult:
     container = assessment.container
-    conf = container.conf
-    if isinstance(conf, Unknown):
-        cpus_text = mask_text = "?"
-    else:
-        cpus_text = "?" if isinstance(conf.cpus, Unknown) else str(conf.cpus or "unset")
-        mask = conf.cpumask
-        mask_text = "?" if isinstance(mask, Unknown) else (mask.text if mask else "unset")
+    cpus_text = setting_text(container.conf, "CPUS")
+    mask_text = setting_text(container.conf, "CPUMASK")
     is_java, _ = java_evidence(container)
     fix = next((f.remediation for f in decision.findings
                 if f.remediation and f.severity >= Severity.WARNING), None)

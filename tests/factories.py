@@ -36,7 +36,7 @@ def node(kernel: str = "2.6.32-042stab134.8", cpus: int | Unknown = 4,
     return NodeFacts(
         host=host, collected_at="2026-11-25T00:00:00+00:00",
         kernel=parse_kernel_release(kernel), cpus=cpus, vzctl_version=vzctl,
-        containers=containers,
+        containers=containers, vz_conf=None,
     )
 
 

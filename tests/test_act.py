@@ -118,7 +118,7 @@ def _start(journal: Journal, ctid: str = "101") -> str:
     return journal.start(node="master", ctid=ctid, path=f"/etc/vz/conf/{ctid}.conf", rule="HG001",
                          strategy="cpumask", method="edit",
                          changes=[{"key": "CPUMASK", "before": None, "after": "0"}],
-                         previous=CONF, previous_sha256="a" * 64, intended_sha256="b" * 64,
+                         previous=CONF, intended_sha256="b" * 64,
                          mode="644", uid=0, gid=0)
 
 

@@ -10,7 +10,9 @@ byte for byte.
 from __future__ import annotations
 
 import base64
+import binascii
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -80,7 +82,7 @@ class Journal:
         lines.pop()  # b"" after the last newline, or an append a crash cut short: not an event
         entries: dict[str, Entry] = {}
         for number, line in enumerate(lines, start=1):
-            self._fold(entries, self._event(line, number))
+            self._fold(entries, self._event(line, number), number)
         return list(entries.values())
 
     def _event(self, line: bytes, number: int) -> dict[str, Any]:
@@ -99,13 +101,12 @@ class Journal:
             raise JournalError(f"{exc}: the journal is corrupt (nothing was changed)") from exc
         return event
 
-    @staticmethod
-    def _fold(entries: dict[str, Entry], event: dict[str, Any]) -> None:
+    def _fold(self, entries: dict[str, Entry], event: dict[str, Any], number: int) -> None:
         if event["event"] == "started":
             entries[event["id"]] = Entry(
                 id=event["id"], node=event["node"], ctid=event["ctid"], path=event["path"],
                 rule=event["rule"], strategy=event["strategy"], method=event["method"],
-                changes=event["changes"], previous=base64.b64decode(event["previous"]["base64"]),
+                changes=event["changes"], previous=self._previous(event, number),
                 previous_sha256=event["previous"]["sha256"], mode=event["previous"]["mode"],
                 uid=event["previous"]["uid"], gid=event["previous"]["gid"],
                 intended_sha256=event["intended_sha256"], started_at=event["time"],
@@ -120,18 +121,32 @@ class Journal:
         if event.get("note"):
             entry.notes.append(event["note"])
 
+    def _previous(self, event: dict[str, Any], number: int) -> bytes:
+        """The file's old bytes, only if they are the bytes the journal's digest names:
+        revert writes them as root into a file vzmigrate sources."""
+        where = f"{self.path} line {number} (patch {event['id']})"
+        try:
+            data = base64.b64decode(event["previous"]["base64"], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise JournalError(f"{where}: the saved CTID.conf bytes are not valid base64 ({exc}); "
+                               "the journal is corrupt (nothing was changed)") from None
+        if hashlib.sha256(data).hexdigest() != event["previous"]["sha256"]:
+            raise JournalError(f"{where}: the saved CTID.conf bytes do not match their sha256; "
+                               "the journal was altered (nothing was changed)")
+        return data
+
     def open_entries(self, node: str, ctid: str) -> list[Entry]:
         return [e for e in self.entries() if (e.node, e.ctid) == (node, ctid)]
 
     # ----- writing
     def start(self, *, node: str, ctid: str, path: str, rule: str, strategy: str, method: str,
-              changes: list[dict[str, Any]], previous: bytes, previous_sha256: str,
+              changes: list[dict[str, Any]], previous: bytes,
               intended_sha256: str, mode: str, uid: int, gid: int) -> str:
         patch_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{ctid}-{secrets.token_hex(3)}"
         self._append({
             "event": "started", "id": patch_id, "node": node, "ctid": ctid, "path": path,
             "rule": rule, "strategy": strategy, "method": method, "changes": changes,
-            "previous": {"sha256": previous_sha256, "mode": mode, "uid": uid, "gid": gid,
+            "previous": {"sha256": hashlib.sha256(previous).hexdigest(), "mode": mode, "uid": uid, "gid": gid,
                          "base64": base64.b64encode(previous).decode()},
             "intended_sha256": intended_sha256,
         })

@@ -99,7 +99,7 @@ def patch_container(
             node=host, ctid=ctid, path=path, rule=rule, strategy=settings.strategy.value,
             method=plan.method.value,
             changes=[{"key": c.key, "before": c.before, "after": c.after} for c in plan.changes],
-            previous=current.data, previous_sha256=sha256(current.data),
+            previous=current.data,
             intended_sha256=sha256(plan.intended), mode=current.mode, uid=current.uid,
             gid=current.gid,
         )
@@ -198,6 +198,8 @@ def revert_container(
     host = remote.node_name(transport)
     with transport.lock(lock_path(ctid), lock_wait):
         entry = _last_patch(journal, host, ctid)
+        if not dry_run:
+            remote.discard(transport, entry.path)  # a staging file a killed write left behind
         current = remote.read_conf(transport, entry.path)
         digest = sha256(current.data)
         if digest == entry.previous_sha256:

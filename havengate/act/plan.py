@@ -21,6 +21,7 @@ from havengate.quoting import shell_command, validate_ctid
 
 CONF_DIR = "/etc/vz/conf"
 MAX_CONF_BYTES = 64 * 1024  # a CTID.conf is a few KiB; anything larger is not one
+MAX_CPUS = 4096  # as schemas/config.schema.json bounds "cpus"
 
 
 class Strategy(str, enum.Enum):
@@ -42,8 +43,9 @@ class PatchSettings:
 
     def validated(self, node_cpus: int | None) -> PatchSettings:
         """Refuse a fix that cannot work before anything is written."""
-        if self.cpus < 1:
-            raise UsageError(f"--cpus {self.cpus}: a container needs at least 1 CPU")
+        if not 1 <= self.cpus <= MAX_CPUS:
+            raise UsageError(f"--cpus {self.cpus}: a container needs at least 1 CPU "
+                             f"(and at most {MAX_CPUS})")
         try:
             mask = parse_cpumask(self.cpumask)
         except MaskError as exc:

@@ -6,12 +6,13 @@ never a silent pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from havengate.assess.finding import Finding, Severity
 from havengate.assess.rules import RULES
 from havengate.assess.rules.hg004_visible_cpus_change import cpus_seen_now
 from havengate.assess.visibility import predict_cpus_seen
+from havengate.facts.ctconf import on_node
 from havengate.facts.model import Container, NodeFacts, Unknown
 
 __all__ = ["RULES", "Assessment", "Finding", "Severity", "assess"]
@@ -26,6 +27,9 @@ class Assessment:
 
 
 def assess_container(source: NodeFacts, target: NodeFacts, container: Container) -> Assessment:
+    """Findings for ``container`` as it will be on the target: its CTID.conf travels, and
+    the target's vz.conf supplies what that file does not set."""
+    container = replace(container, conf=on_node(container.conf, target.vz_conf, container.ctid))
     findings: list[Finding] = []
     for rule in RULES:
         try:

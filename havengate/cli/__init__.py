@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from havengate import __version__
 from havengate.cli import check, patch, verify
-from havengate.cli.options import log
+from havengate.cli.options import check_output, close_transports, log
 from havengate.decide import ExitCode
 from havengate.errors import HavengateError
 
@@ -63,12 +63,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     _configure_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
     try:
+        check_output(getattr(args, "output", None))
         return int(args.handler(args))
     except HavengateError as exc:
         print(f"havengate: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        print("havengate: interrupted", file=sys.stderr)
+        close_transports()
+        print("havengate: interrupted; nothing more was done (a patch already journaled stays "
+              "as the journal says: havengate journal)", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug must still end in one line and "could not assess"
         if getattr(args, "verbose", False):

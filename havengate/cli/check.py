@@ -8,13 +8,16 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from havengate.act import failed
 from havengate.act.journal import Journal
 from havengate.act.patch import patch_container
+from havengate.act.vet import multicore_2632, refuse_unsafe
 from havengate.cli.options import (
     Unassessable,
     act_on,
     collector,
     emit,
+    host_argument,
     log,
     output_group,
     patch_flags,
@@ -57,11 +60,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     check.add_argument("ctids", nargs="*", metavar="CTID",
                        help="containers to check (default: every container on the source)")
     source = check.add_mutually_exclusive_group(required=True)
-    source.add_argument("--source", metavar="HOST", help="node the containers move from")
+    source.add_argument("--source", type=host_argument, metavar="HOST", help="node the containers move from")
     source.add_argument("--source-facts", type=Path, metavar="FILE",
                         help="saved facts of the source (havengate facts HOST -o FILE)")
     target = check.add_mutually_exclusive_group(required=True)
-    target.add_argument("--target", metavar="HOST", help="node the containers move to")
+    target.add_argument("--target", type=host_argument, metavar="HOST", help="node the containers move to")
     target.add_argument("--target-facts", type=Path, metavar="FILE",
                         help="saved facts of the target")
     policy = check.add_argument_group("policy")
@@ -83,7 +86,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Collect one node's facts (kernel, CPUs, vzctl, containers, JVMs, ports) "
                     "as a JSON document valid against schemas/facts.schema.json.",
     )
-    facts.add_argument("host", metavar="HOST")
+    facts.add_argument("host", type=host_argument, metavar="HOST")
     facts.add_argument("--node-only", action="store_true",
                        help="skip looking inside containers (what a target needs)")
     facts.set_defaults(handler=command_facts)
@@ -118,7 +121,8 @@ def command_check(args: argparse.Namespace) -> int:
             log.info("recorded %d port baseline(s) in %s", len(written), args.state_dir)
         except StateError as exc:
             log.warning("baseline not recorded: %s (the report still lists the ports)", exc)
-    emit(FORMATTERS[args.format](report), args.output)
+    emit(FORMATTERS[args.format](report), args.output,
+         verdict=f"{report.verdict} (exit {report.exit_code})")
     return report.exit_code
 
 
@@ -129,11 +133,16 @@ def _saved(path: Path) -> NodeFacts:
     """Facts from a file; old facts are used, but the operator hears how old."""
     facts = load_facts(path)
     try:
-        age = datetime.now(timezone.utc) - datetime.fromisoformat(facts.collected_at)
-    except (TypeError, ValueError):
-        log.warning("%s: collected_at %r is not a time; cannot tell how old these facts are",
+        collected = datetime.fromisoformat(facts.collected_at)
+    except ValueError:
+        log.warning("%s: collected_at %r is not an ISO 8601 time; cannot tell how old these "
+                    "facts are", path, facts.collected_at)
+        return facts
+    if collected.tzinfo is None:
+        log.warning("%s: collected_at %r has no time zone; cannot tell how old these facts are",
                     path, facts.collected_at)
         return facts
+    age = datetime.now(timezone.utc) - collected
     if age > STALE_AFTER:
         log.warning("%s: facts of %s collected %s ago; the node may have changed since",
                     path, facts.host, str(age).split(".")[0])
@@ -148,6 +157,12 @@ def _patcher(args: argparse.Namespace, source: NodeFacts, target, config) -> Pat
 
     def patch(container: Container) -> tuple[PatchSummary, Container | None]:
         settings = config.patch_settings(container.ctid, patch_flags(args))
+        try:
+            refuse_unsafe(source, target if isinstance(target, NodeFacts)
+                          else multicore_2632(target_cpus or 2),
+                          {container.ctid: settings.validated(target_cpus)}, force=False)
+        except UsageError as exc:
+            return failed(source.host, str(exc)), None
         log.info("patching CT %s on %s ...", container.ctid, source.host)
         outcome, summary, _ = act_on(args.source, args, lambda t: patch_container(
             t, container.ctid, settings.validated(target_cpus), journal,

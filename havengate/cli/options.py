@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from havengate.act import failed, summarise
 from havengate.act.patch import DEFAULT_LOCK_WAIT, Outcome
+from havengate.act.plan import MAX_CPUS
 from havengate.decide import ExitCode
 from havengate.errors import HavengateError, UsageError
 from havengate.facts.collect import PROBE_TIMEOUT, collect_node
@@ -19,7 +22,7 @@ from havengate.facts.probe import DEFAULT_STEP_TIMEOUT
 from havengate.report import FORMATTERS
 from havengate.report.model import PatchSummary
 from havengate.state import DEFAULT_STATE_DIR
-from havengate.transport import SshOptions, Transport, open_transport
+from havengate.transport import LOCAL, SshOptions, Transport, open_transport, validate_host
 
 log = logging.getLogger("havengate")
 
@@ -34,14 +37,29 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+MAX_SECONDS = 7 * 24 * 3600.0  # no wait of havengate's is meant to last longer than a week
+
+
 def positive_float(text: str) -> float:
+    """A number of seconds: more than 0, at most a week (1e300 would overflow a timer)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError("must be a number greater than 0")
+    if not math.isfinite(value) or value <= 0 or value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be a number greater than 0 and at most "
+                                         f"{MAX_SECONDS:g} (seconds: a week)")
     return value
+
+
+def host_argument(text: str) -> str:
+    """``local``, ``[user@]host[:port]`` or an ssh_config alias, checked as it is parsed."""
+    if text == LOCAL:
+        return text
+    try:
+        return validate_host(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def ssh_group(probe_timeout: bool = True) -> argparse.ArgumentParser:
@@ -96,7 +114,7 @@ def patch_group() -> argparse.ArgumentParser:
                        help="cpumask: pin to one CPU (default); cpus: let it see --cpus CPUs; "
                             "both: CPUS and CPUMASK")
     group.add_argument("--cpumask", metavar="MASK", help='CPUMASK to write (default: "0")')
-    group.add_argument("--cpus", type=_cpus, metavar="N", help="CPUS to write (default: 2)")
+    group.add_argument("--cpus", type=cpu_count, metavar="N", help="CPUS to write (default: 2)")
     group.add_argument("--config", type=Path, metavar="FILE",
                        help="JSON config (schemas/config.schema.json): patch defaults and "
                             "per-container overrides")
@@ -109,13 +127,15 @@ def patch_group() -> argparse.ArgumentParser:
     return parent
 
 
-def _cpus(text: str) -> int:
+def cpu_count(text: str) -> int:
+    """A CPU count, with the bounds of the config schema (1-MAX_CPUS)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: a container needs at least 1 CPU")
+    if not 1 <= value <= MAX_CPUS:
+        raise argparse.ArgumentTypeError(f"{value}: a container needs at least 1 CPU "
+                                         f"(a CPU count is 1-{MAX_CPUS})")
     return value
 
 
@@ -132,8 +152,21 @@ def ssh_options(args: argparse.Namespace) -> SshOptions:
     )
 
 
+_OPEN: list[Transport] = []  # closed at once on Ctrl-C, whatever they are doing
+
+
 def transport_for(host: str, args: argparse.Namespace) -> Transport:
-    return open_transport(host, ssh_options(args))  # validates host and ssh config up front
+    transport = open_transport(host, ssh_options(args))  # validates host and ssh config up front
+    _OPEN.append(transport)
+    return transport
+
+
+def close_transports(within: float = 1.0) -> None:
+    """Ctrl-C: close every SSH session (the nodes see the session end and their probes
+    clean up), giving up after ``within`` seconds rather than making the operator wait."""
+    closer = threading.Thread(target=lambda: [t.close() for t in list(_OPEN)], daemon=True)
+    closer.start()
+    closer.join(within)
 
 
 def collector(host: str, mode: str, ctids: tuple[str, ...],
@@ -151,8 +184,32 @@ def collector(host: str, mode: str, ctids: tuple[str, ...],
     return host, collect
 
 
-def emit(document: str, output: Path | None) -> None:
-    """Exactly one document: to stdout, or to FILE (then nothing on stdout)."""
+class ReportNotWritten(HavengateError):
+    """The verdict stands, but its report could not be written where asked (exit 2)."""
+
+
+def check_output(output: Path | None) -> None:
+    """Refuse an -o FILE that cannot be written before any node is touched."""
+    if output is None:
+        return
+    if output.is_dir():
+        raise UsageError(f"-o {output}: is a directory; nothing was done")
+    if output.exists():
+        writable = os.access(output, os.W_OK)
+    else:
+        parent = output.parent if str(output.parent) else Path(".")
+        writable = parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
+    if not writable:
+        raise UsageError(f"-o {output}: cannot be written (permissions, or no such directory); "
+                         "nothing was done")
+
+
+def emit(document: str, output: Path | None, *, verdict: str | None = None) -> None:
+    """Exactly one document: to stdout, or to FILE (then nothing on stdout).
+
+    A FILE that fails after all (disk full, say) never hides what was done: the document
+    goes to stdout instead, and the error names the verdict it carries.
+    """
     if output is None:
         sys.stdout.write(document)
         sys.stdout.flush()
@@ -160,7 +217,11 @@ def emit(document: str, output: Path | None) -> None:
     try:
         output.write_text(document, encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+        sys.stdout.write(document)
+        sys.stdout.flush()
+        said = f"the verdict was {verdict}; " if verdict else ""
+        raise ReportNotWritten(f"cannot write {output}: {exc.strerror or exc}; {said}the report "
+                               "went to stdout instead") from exc
 
 
 def act_on(host: str, args: argparse.Namespace,

@@ -7,11 +7,14 @@ import json
 
 from havengate.act.journal import Journal
 from havengate.act.patch import DEFAULT_LOCK_WAIT, patch_container, revert_container
+from havengate.act.vet import multicore_2632, refuse_unsafe
 from havengate.cli.options import (
     Unassessable,
     act_on,
     collector,
+    cpu_count,
     emit,
+    host_argument,
     log,
     output_group,
     patch_flags,
@@ -57,17 +60,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         epilog=PATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     patch.add_argument("ctids", nargs="+", metavar="CTID")
-    patch.add_argument("--host", required=True, metavar="HOST",
+    patch.add_argument("--host", required=True, type=host_argument, metavar="HOST",
                        help="node whose CTID.conf is patched (the source before the move)")
     patch.add_argument("--where", choices=["source", "target"], default="source",
                        help="source: patch --host before the move (default; the file travels); "
                             "target: patch --target after the move, with vzctl set ... --save "
                             "there")
     target = patch.add_mutually_exclusive_group()
-    target.add_argument("--target", metavar="HOST",
+    target.add_argument("--target", type=host_argument, metavar="HOST",
                         help="node the container moves to: the mask is checked against its CPUs")
-    target.add_argument("--target-cpus", type=int, metavar="N",
+    target.add_argument("--target-cpus", type=cpu_count, metavar="N",
                         help="the target's CPU count, when it cannot be asked")
+    patch.add_argument("--force", action="store_true",
+                       help="write values the rules say leave the container at risk "
+                            "(e.g. --cpumask 0-3, --cpus 1); refused without it")
     patch.set_defaults(handler=command_patch)
 
     revert = commands.add_parser(
@@ -77,7 +83,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "Refused when the file changed since the patch, unless --force.",
     )
     revert.add_argument("ctids", nargs="+", metavar="CTID")
-    revert.add_argument("--host", required=True, metavar="HOST")
+    revert.add_argument("--host", required=True, type=host_argument, metavar="HOST")
     revert.add_argument("--force", action="store_true",
                         help="restore the old bytes even if the file changed since the patch")
     revert.add_argument("--dry-run", action="store_true", help="show the edit; change nothing")
@@ -111,6 +117,7 @@ def command_patch(args: argparse.Namespace) -> int:
     if isinstance(host, NodeFailure):
         raise Unassessable(host.reason)
     target_cpus = args.target_cpus
+    target = None
     if args.target:
         target = gathered.get("target", host)
         if isinstance(target, NodeFailure) or not isinstance(target.cpus, int):
@@ -121,9 +128,13 @@ def command_patch(args: argparse.Namespace) -> int:
         log.warning("no --target: the mask is checked against %s's own CPUs", patched)
         target_cpus = host.cpus if isinstance(host.cpus, int) else None
     _refuse_absent(host, ctids)
-    # Every container's settings are checked before the first one is touched.
+    # Every container's settings are checked before the first one is touched: the values
+    # must be writable, and must leave the container out of HG001/HG002's reach.
     settings = {ctid: config.patch_settings(ctid, patch_flags(args)).validated(target_cpus)
                 for ctid in ctids}
+    judged_on = target or multicore_2632(target_cpus or 2)
+    for warning in refuse_unsafe(host, judged_on, settings, force=args.force):
+        log.warning("--force: %s", warning)
 
     results = []
     for ctid in ctids:
@@ -178,7 +189,8 @@ def _render(command: str, node: NodeSummary, results: list[ContainerResult],
             args: argparse.Namespace) -> int:
     report = build_report(command, "patch", results, source=node, target=None, errors=[
         note for r in results if r.patch and r.patch.status == "failed" for note in r.patch.notes])
-    emit(FORMATTERS[args.format](report), args.output)
+    emit(FORMATTERS[args.format](report), args.output,
+         verdict=f"{report.verdict} (exit {report.exit_code})")
     return report.exit_code
 
 

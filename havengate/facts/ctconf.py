@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import replace
 
 from havengate.facts.cpumask import MaskError, parse_cpumask
 from havengate.facts.model import ConfProblem, CpuMask, CtConf, Unknown
@@ -18,6 +19,7 @@ from havengate.facts.model import ConfProblem, CpuMask, CtConf, Unknown
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VEID_REF = re.compile(r"\$VEID|\$\{VEID\}")
 _ACCUMULATING_KEYS = frozenset({"IP_ADDRESS"})
+GLOBAL_CONF_VEID = "$VEID"  # vz.conf is parsed with $VEID left as it is
 
 
 def parse_ctid_conf(text: str, ctid: str) -> CtConf:
@@ -75,7 +77,66 @@ def parse_ctid_conf(text: str, ctid: str) -> CtConf:
         ve_root=_expand_veid(values.get("VE_ROOT"), ctid),
         problems=tuple(problems),
         trailing_text=tuple(trailing),
+        text=text,
     )
+
+
+def rederive_from_values(conf: CtConf, ctid: str) -> CtConf:
+    """A conf whose text was not kept (old facts files): its fields from its values alone."""
+    return replace(
+        conf,
+        cpus=_cpus(conf.values.get("CPUS")),
+        cpumask=_cpumask(conf.values.get("CPUMASK")),
+        ve_private=_expand_veid(conf.values.get("VE_PRIVATE"), ctid),
+        ve_root=_expand_veid(conf.values.get("VE_ROOT"), ctid),
+        inherited=(),
+    )
+
+
+CPU_KEYS = ("CPUS", "CPUMASK")
+
+
+def on_node(conf: CtConf | Unknown, vz_conf: CtConf | Unknown | None, ctid: str) -> CtConf | Unknown:
+    """The container's CPU settings as vzctl applies them on a node: vz.conf, then CTID.conf.
+
+    vzctl parses /etc/vz/vz.conf first and CTID.conf second; ``merge_cpu()`` keeps a
+    vz.conf value the container's file does not set. vzmigrate copies only CTID.conf, so
+    after a move the *target's* vz.conf fills the gaps, never the source's.
+    """
+    if isinstance(conf, Unknown) or vz_conf is None:
+        return conf
+    fields: dict[str, object] = {}
+    inherited: list[str] = []
+    trailing = list(conf.trailing_text)
+    for key, name in zip(CPU_KEYS, ("cpus", "cpumask"), strict=True):
+        if key in conf.values or isinstance(getattr(conf, name), Unknown):
+            continue  # the container's own line (or its unreadable one) decides
+        if isinstance(vz_conf, Unknown):
+            fields[name] = Unknown(f"{key} is not in {ctid}.conf and the node's /etc/vz/vz.conf, "
+                                   f"which would supply it, is unknown: {vz_conf.reason}")
+            continue
+        if key in vz_conf.values or isinstance(getattr(vz_conf, name), Unknown):
+            fields[name] = getattr(vz_conf, name)
+            inherited.append(key)
+            if key in vz_conf.trailing_text:
+                trailing.append(key)
+    if not fields:
+        return conf
+    return replace(conf, **fields, inherited=tuple(inherited), trailing_text=tuple(trailing))
+
+
+def setting_text(conf: CtConf | Unknown, key: str) -> str:
+    """A CPU setting as an operator reads it: ``1``, ``unset``, ``?``, ``0 (vz.conf)``."""
+    if isinstance(conf, Unknown):
+        return "?"
+    value = conf.cpus if key == "CPUS" else conf.cpumask
+    if isinstance(value, Unknown):
+        return "?"
+    if value is None:
+        text = "unset" if key == "CPUMASK" or "CPUS" not in conf.values else conf.values["CPUS"]
+    else:
+        text = str(value) if key == "CPUS" else value.text
+    return f"{text} (vz.conf)" if key in conf.inherited else text
 
 
 def _unreadable(key: str, unreadable: dict[str, str]) -> Unknown | None:

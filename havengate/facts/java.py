@@ -23,6 +23,7 @@ _JSVC_VALUE_OPTIONS = frozenset(
 )
 _ENV_BEFORE_ARGV = ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS")
 _ENV_AFTER_ARGV = ("_JAVA_OPTIONS",)
+JVM_OPTION_VARIABLES = (*_ENV_BEFORE_ARGV, *_ENV_AFTER_ARGV)  # the only environ facts keep
 
 
 def is_jvm(argv: tuple[str, ...], exe: str) -> bool:

@@ -78,6 +78,12 @@ class CtConf:
     # keys whose quoted value has text after the closing quote: vzctl >= 3.1 drops it,
     # vzctl <= 3.0.x keeps it in the value (so `CPUMASK="0" # pin` is no mask there)
     trailing_text: tuple[str, ...] = ()
+    # the file's own text, every byte vzctl reads: a facts file is re-parsed from it on
+    # load, so its derived fields can never say more than the file does
+    text: str | None = None
+    # keys the container's file lacks, taken from the node's /etc/vz/vz.conf (vzctl reads
+    # vz.conf first, then CTID.conf, which wins): set only on a conf merged for one node
+    inherited: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,9 @@ class JavaProcess:
     argv: tuple[str, ...]
     jvm_options: tuple[str, ...]  # -X / -XX / -D options given before the main class or -jar
     listeners: tuple[Listener, ...] | Unknown
+    # the environment variables the JVM reads options from (JAVA_TOOL_OPTIONS, ...), so
+    # jvm_options can be derived again from argv and these; None: not recorded (old facts)
+    java_env: dict[str, str] | None = None
     age_seconds: float | None = None  # how long it has run (verify probes only)
     threads: tuple[ThreadSample, ...] = ()  # verify probes only
 
@@ -180,6 +189,10 @@ class NodeFacts:
     vzctl_version: tuple[int, ...] | Unknown | None  # None: vzctl not installed
     containers: tuple[Container, ...] | Unknown
     errors: tuple[str, ...] = field(default=())  # probe sections that failed, said plainly
+    # /etc/vz/vz.conf: defaults for keys a CTID.conf lacks (CPUS, CPUMASK among them).
+    # None: the node has none. A facts file from before it was read says Unknown.
+    vz_conf: CtConf | Unknown | None = field(
+        default=Unknown("/etc/vz/vz.conf was not read (facts from havengate < 0.2: collect them again)"))
     connects: tuple[Connect, ...] = field(default=())  # verify: TCP connects from the node
 
     def container(self, ctid: str) -> Container | None:

@@ -13,12 +13,13 @@ from dataclasses import dataclass, replace
 from importlib import resources
 
 from havengate.errors import ProbeError
-from havengate.facts.ctconf import parse_ctid_conf
-from havengate.facts.java import is_jvm, jvm_options
+from havengate.facts.ctconf import GLOBAL_CONF_VEID, parse_ctid_conf
+from havengate.facts.java import JVM_OPTION_VARIABLES, is_jvm, jvm_options
 from havengate.facts.kernel import parse_kernel_release
 from havengate.facts.model import (
     Connect,
     Container,
+    CtConf,
     JavaProcess,
     Listener,
     NodeFacts,
@@ -139,6 +140,7 @@ def parse_probe_output(output: str, nonce: str, host: str, collected_at: str) ->
             containers = Unknown(f"vzlist: {exc}")
         else:
             containers = tuple(_container(row, sections) for row in rows if _probed(row.ctid, sections))
+    vz_conf = _vz_conf(get("vzconf"))
     for value, what in ((kernel, "kernel"), (cpus, "cpus"), (vzctl_version, "vzctl"),
                         (containers, "containers")):
         if isinstance(value, Unknown):
@@ -153,7 +155,21 @@ def parse_probe_output(output: str, nonce: str, host: str, collected_at: str) ->
         errors=tuple(errors),
         connects=tuple(_connect(name, section) for name, section in sections.items()
                        if name.startswith("connect.")),
+        vz_conf=vz_conf,
     )
+
+
+_NO_VZ_CONF = 66  # the probe's global_conf(): the node has no /etc/vz/vz.conf
+
+
+def _vz_conf(section: Section | Unknown) -> CtConf | Unknown | None:
+    if isinstance(section, Unknown):
+        return section
+    if section.status == _NO_VZ_CONF:
+        return None
+    if section.status != 0:
+        return section.failure("reading /etc/vz/vz.conf")
+    return parse_ctid_conf(section.stdout, GLOBAL_CONF_VEID)
 
 
 def _connect(name: str, section: Section) -> Connect:
@@ -320,8 +336,9 @@ def _java_process(pid: int, lines: list[str], listening: tuple[Listener, ...]) -
         return None
     listeners = tuple(sorted((s for s in listening if s.inode in sockets),
                              key=lambda s: (s.port, s.family, s.address)))
-    return JavaProcess(pid=pid, argv=argv, jvm_options=jvm_options(argv, environ),
-                       listeners=listeners)
+    java_env = {name: environ[name] for name in JVM_OPTION_VARIABLES if name in environ}
+    return JavaProcess(pid=pid, argv=argv, jvm_options=jvm_options(argv, java_env),
+                       listeners=listeners, java_env=java_env)
 
 
 def _failed(value: Section | Unknown, what: str) -> Unknown:

@@ -19,8 +19,17 @@ LC_ALL=C
 export LC_ALL
 PATH=$PATH:/usr/sbin:/sbin:/usr/bin:/bin
 export PATH
-tmp=$(mktemp -d 2>/dev/null) || { echo "havengate probe: cannot create a temporary directory" >&2; exit 70; }
+# Our scratch directory cleans itself on exit and on the signals a dropped session or a
+# killed havengate sends; one a kill -9 left behind is swept by the next probe after an hour.
+find /tmp -maxdepth 1 -type d -name 'havengate-probe.*' -user "$(id -u)" -mmin +60 \
+    -exec rm -rf {} + 2>/dev/null
+tmp=$(mktemp -d /tmp/havengate-probe.XXXXXXXX 2>/dev/null) ||
+    { echo "havengate probe: cannot create a temporary directory" >&2; exit 70; }
 trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp"; trap - EXIT; exit 129' HUP
+trap 'rm -rf "$tmp"; trap - EXIT; exit 130' INT
+trap 'rm -rf "$tmp"; trap - EXIT; exit 141' PIPE
+trap 'rm -rf "$tmp"; trap - EXIT; exit 143' TERM
 
 # Bound a step: timeout(1) where coreutils has it (>= 7.0), else a watchdog (lenny).
 if command -v timeout >/dev/null 2>&1; then
@@ -51,7 +60,7 @@ emit() {
     printf '\n@@%s begin %s\n' "$nonce" "$1"
     cat "$tmp/stdout"
     printf '\n@@%s stderr %s\n' "$nonce" "$1"
-    head -c 4096 "$tmp/stderr"
+    tail -c 4096 "$tmp/stderr"  # only for messages: the last line is the one shown
     printf '\n@@%s end %s %s\n' "$nonce" "$1" "$2"
 }
 
@@ -82,10 +91,12 @@ fi
 for path in usr/bin/java usr/lib/jvm usr/java opt/java; do
     if [ -e "$path" ] || [ -L "$path" ]; then echo "path $path"; fi
 done
-find -P usr opt srv -maxdepth 6 \( -name java -o -name jsvc \) \( -type f -o -type l \) \
-    2>/dev/null | head -n 20 | sed 's/^/path /'
-find -P etc/init.d etc/init etc/rc.local etc/systemd/system etc/supervisor -maxdepth 2 \
-    -type f 2>/dev/null | head -n 500 >"$2"
+# No depth or count limit: a JVM or an init script past any limit would read as "no Java".
+# The step timeout bounds the time; hitting it makes the files unknown, never "none".
+find -P usr opt srv \( -name java -o -name jsvc \) \( -type f -o -type l \) \
+    2>/dev/null | sed 's/^/path /'
+find -P etc/init.d etc/init etc/rc.local etc/systemd/system etc/supervisor \
+    -type f 2>/dev/null >"$2"
 while IFS= read -r file; do
     grep -qsE '(^|[^A-Za-z0-9_])(java|jsvc)([^A-Za-z0-9_]|$)' "$file" && echo "init $file"
 done <"$2"
@@ -112,7 +123,7 @@ if [ -r /proc/self/stat ]; then echo "@@ct procfs"; fi
 for d in /proc/[0-9]*; do
     pid=${d#/proc/}
     exe=$(readlink "$d/exe" 2>/dev/null)
-    head=$(tr '\000\n' '  ' <"$d/cmdline" 2>/dev/null | cut -c1-200)
+    head=$(tr '\000\n' '  ' <"$d/cmdline" 2>/dev/null)
     case "$head $exe" in *java*|*jsvc*) ;; *) continue ;; esac
     echo "@@ct proc $pid"
     printf '%s' "$exe" | hex; echo
@@ -149,6 +160,13 @@ section cpus count_cpus
 section vzctl vzctl --version
 section vzlist vzlist -a -H -o veid,status,hostname
 cp "$tmp/stdout" "$tmp/vzlist"
+# vzctl reads vz.conf before CTID.conf: a CPUS or CPUMASK the container's file lacks
+# comes from here (exit 66: the node has no vz.conf).
+global_conf() {
+    [ -e /etc/vz/vz.conf ] || [ -L /etc/vz/vz.conf ] || return 66
+    cat /etc/vz/vz.conf
+}
+section vzconf global_conf
 
 wanted="$ctids "
 while read -r ctid status hostname; do
@@ -156,7 +174,7 @@ while read -r ctid status hostname; do
     if [ -n "$ctids" ]; then
         case $wanted in *" $ctid "*) ;; *) continue ;; esac
     fi
-    section "conf.$ctid" head -c 262144 "/etc/vz/conf/$ctid.conf"
+    section "conf.$ctid" cat "/etc/vz/conf/$ctid.conf"  # all of it: vzctl reads all of it
     case $mode in
         full) section "files.$ctid" scan_private "$ctid" ;;
         verify) ;;

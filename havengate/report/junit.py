@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 
 from havengate.report.model import Report
 
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# XML 1.0 has no place for these; a lone surrogate (JSON allows "\udc80") cannot be encoded
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def render_junit(report: Report) -> str:

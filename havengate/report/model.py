@@ -85,3 +85,4 @@ class Report:
     target: NodeSummary | None
     containers: tuple[ContainerResult, ...]
     errors: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # what an operator must know beside the verdicts

@@ -28,6 +28,9 @@ def render_text(report: Report) -> str:
         lines.append("")
         lines.append("could not assess:")
         lines.extend(f"  - {error}" for error in report.errors)
+    if report.notes:
+        lines.append("")
+        lines.extend(f"note: {note}" for note in report.notes)
     lines.append("")
     lines.append(_summary(report))
     return "\n".join(_printable(line) for line in lines) + "\n"

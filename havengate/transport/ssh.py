@@ -8,6 +8,8 @@ BadHostKeyException whatever the policy).
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import re
 import time
@@ -23,6 +25,8 @@ from invoke.exceptions import CommandTimedOut, Failure, ThreadException
 from havengate.errors import TransportError, UsageError
 from havengate.quoting import shell_command
 from havengate.transport.base import LOCK_BUSY, LOCK_SCRIPT, LockBusy, Result
+
+log = logging.getLogger("havengate")
 
 DEFAULT_SSH_CONFIG = Path("~/.ssh/config")
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
@@ -40,14 +44,44 @@ class SshOptions:
 
 def validate_host(host: str) -> str:
     """``[user@]host[:port]`` or an ssh_config alias; never an option or shell syntax."""
-    if not host or host.startswith("-") or not _HOST.fullmatch(host):
-        raise UsageError(f"invalid host {host!r}: expected local, [user@]host[:port] or an alias")
-    name = host.rpartition("@")[2]
-    if name.count(":") == 1:  # host:port (a bare IPv6 address has several colons)
-        port = name.partition(":")[2]
-        if not port.isdigit() or not 1 <= int(port) <= 65535:
-            raise UsageError(f"invalid host {host!r}: port {port!r} is not 1-65535")
+    split_destination(host)
     return host
+
+
+@dataclass(frozen=True)
+class Destination:
+    user: str | None
+    host: str  # a name, an alias, or an IP address (IPv6 without brackets)
+    port: int | None
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        user = f"{self.user}@" if self.user else ""
+        return f"{user}{host}:{self.port}" if self.port else f"{user}{host}"
+
+
+def split_destination(text: str) -> Destination:
+    """``[user@]host[:port]``, ``[user@][v6addr]:port`` or a bare IPv6 address."""
+    invalid = f"invalid host {text!r}: expected local, [user@]host[:port] or an alias"
+    if not text or text.startswith("-") or not _HOST.fullmatch(text):
+        raise UsageError(invalid)
+    user, _, name = text.rpartition("@")
+    port_text = None
+    if name.startswith("["):
+        inside, bracket, rest = name[1:].partition("]")
+        if not bracket or not inside or (rest and not rest.startswith(":")):
+            raise UsageError(invalid)
+        name, port_text = inside, rest[1:] if rest else None
+    elif name.count(":") == 1:  # host:port (a bare IPv6 address has several colons)
+        name, _, port_text = name.partition(":")
+    if not name or "[" in name or "]" in name:
+        raise UsageError(invalid)
+    port = None
+    if port_text is not None:
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise UsageError(f"invalid host {text!r}: port {port_text!r} is not 1-65535")
+        port = int(port_text)
+    return Destination(user=user or None, host=name, port=port)
 
 
 class _AppendNewHostKey(paramiko.MissingHostKeyPolicy):
@@ -61,10 +95,36 @@ class _AppendNewHostKey(paramiko.MissingHostKeyPolicy):
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str,
                          key: paramiko.PKey) -> None:
         client.get_host_keys().add(hostname, key.get_name(), key)
-        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="ascii") as stream:
-            stream.write(line)
+        line = f"{hostname} {key.get_name()} {key.get_base64()}\n".encode("ascii")
+        try:
+            append_line(self.path, line)
+        except OSError as exc:
+            log.warning("could not record the host key of %s in %s (%s): it is trusted for "
+                        "this run only", hostname, self.path, exc.strerror or exc)
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append one line with a single O_APPEND write, on a line of its own: a file whose
+    last line has no newline gets one first, so no existing entry is ever glued to ours.
+    The file keeps its mode and owner (it is never replaced); flock serialises writers."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        needs_newline = size > 0 and _last_byte(path, size) != b"\n"
+        data = (b"\n" if needs_newline else b"") + line
+        if os.write(fd, data) != len(data):
+            raise OSError(f"short write to {path}")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _last_byte(path: Path, size: int) -> bytes:
+    with open(path, "rb") as stream:
+        stream.seek(size - 1)
+        return stream.read(1)
 
 
 def load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
@@ -87,15 +147,20 @@ class SshTransport:
         self.name = validate_host(host)
         self._options = options
         self._locks_held = 0  # while a lock is held, a dropped connection must not reconnect
-        self._connection = Connection(
-            host,
-            config=Config(ssh_config=ssh_config),
-            connect_timeout=max(1, round(options.connect_timeout)),
-            connect_kwargs={
-                "banner_timeout": options.connect_timeout,
-                "auth_timeout": options.connect_timeout,
-            },
-        )
+        destination = split_destination(host)
+        try:
+            self._connection = Connection(
+                destination.host, user=destination.user, port=destination.port,
+                config=Config(ssh_config=ssh_config),
+                connect_timeout=max(1, round(options.connect_timeout)),
+                connect_kwargs={
+                    "banner_timeout": options.connect_timeout,
+                    "auth_timeout": options.connect_timeout,
+                },
+            )
+        except (ValueError, TypeError) as exc:  # e.g. "Port notanumber" in the ssh config
+            raise UsageError(f"{host}: the ssh config's settings for it cannot be used: {exc}") \
+                from exc
         self._verify_host_keys(self._connection.client)
 
     def _known_hosts_files(self) -> list[Path]:
@@ -130,7 +195,7 @@ class SshTransport:
 
     def _describe(self) -> str:
         connection = self._connection
-        return f"{connection.user}@{connection.host}:{connection.port}"
+        return str(Destination(connection.user, connection.host, connection.port))
 
     def open(self) -> None:
         if self._locks_held and not self._connection.is_connected:
@@ -160,6 +225,9 @@ class SshTransport:
                     f"({self._primary_known_hosts}); add it (ssh-keyscan, then check the "
                     "fingerprint) or pass --accept-new-host-keys",
                 ) from exc
+            if "banner" in message or "No existing session" in message:
+                message = (f"no SSH banner within {self._options.connect_timeout:g} s "
+                           "(is an SSH server listening there?)")
             raise TransportError(self.name, f"SSH error with {self._describe()}: {message}",
                                  transient=True) from exc
         except TimeoutError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from havengate.assess.finding import Finding, Severity
+from havengate.facts.ctconf import on_node, setting_text
 from havengate.facts.model import Container, CpuMask, CpuVisibility, JavaProcess, NodeFacts, Unknown
 from havengate.report.model import CheckResult
 from havengate.verify.expect import LOOPBACK, Expectation
@@ -169,7 +170,7 @@ def _same_process(before: Container | None, process: JavaProcess) -> JavaProcess
 
 def _one_cpu_unpinned(container: Container, node: NodeFacts) -> list[str] | None:
     """The HG001 conditions, as observed on the target now; None if any does not hold."""
-    kernel, conf = node.kernel, container.conf
+    kernel, conf = node.kernel, on_node(container.conf, node.vz_conf, container.ctid)
     if isinstance(kernel, Unknown) or kernel.visibility != CpuVisibility.CPUS_LIMITED:
         return None
     if not isinstance(node.cpus, int) or node.cpus < 2 or container.cpus_seen != 1:
@@ -182,7 +183,7 @@ def _one_cpu_unpinned(container: Container, node: NodeFacts) -> list[str] | None
         return None
     return [
         f"the container sees 1 CPU on a {node.cpus}-CPU node, kernel {kernel.release}",
-        f"CPUS={conf.values.get('CPUS', 'unset')}, CPUMASK={mask.text if mask else 'unset'}: "
+        f"CPUS={setting_text(conf, 'CPUS')}, CPUMASK={setting_text(conf, 'CPUMASK')}: "
         "its threads may run on several cores at once",
     ]
 
@@ -203,10 +204,9 @@ def _context(container: Container, node: NodeFacts,
                      + (f"; threads: {', '.join(f'{n} {k}' for k, n in sorted(states.items()))}"
                         if states else ""))
     kernel = node.kernel.release if not isinstance(node.kernel, Unknown) else "unknown kernel"
-    conf = container.conf
+    conf = on_node(container.conf, node.vz_conf, container.ctid)
     settings = ("CPUS/CPUMASK unknown" if isinstance(conf, Unknown) else
-                f"CPUS={conf.values.get('CPUS', 'unset')}, "
-                f"CPUMASK={conf.values.get('CPUMASK', 'unset')}")
+                f"CPUS={setting_text(conf, 'CPUS')}, CPUMASK={setting_text(conf, 'CPUMASK')}")
     seen = container.cpus_seen if isinstance(container.cpus_seen, int) else "?"
     cpus = node.cpus if isinstance(node.cpus, int) else "?"
     lines.append(f"the container sees {seen} CPU(s); {settings}; node: {cpus} CPUs, {kernel}")

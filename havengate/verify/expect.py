@@ -10,6 +10,7 @@ from typing import Any
 
 from havengate.documents import read_json
 from havengate.errors import UsageError
+from havengate.quoting import validate_ctid
 
 LOOPBACK = ("127.", "::1", "::ffff:127.")
 
@@ -43,7 +44,8 @@ def load_expectations(ctids: tuple[str, ...], state_dir: Path, baselines: tuple[
                  for doc in [read_json(path, "baseline")]}
     configured = config.get("containers", {})
     if not ctids:
-        found = {p.stem for p in (state_dir / "baselines").glob("*.json") if p.stem.isdigit()}
+        found = {_ctid_of(p) for p in (state_dir / "baselines").glob("*.json")
+                 if not p.name.startswith(".")}
         ctids = tuple(sorted(set(documents) | set(configured) | found, key=int))
         if not ctids:
             raise UsageError(f"nothing to verify: no baselines in {state_dir / 'baselines'} and "
@@ -53,7 +55,7 @@ def load_expectations(ctids: tuple[str, ...], state_dir: Path, baselines: tuple[
         document, origin = documents.get(ctid, (None, ""))
         path = baseline_path(state_dir, ctid)
         if document is None and path.is_file():
-            document, origin = read_json(path, "baseline"), str(path)
+            document, origin = read_baseline(path), str(path)
         checks = configured.get(ctid, {})
         if document is None and not checks:
             raise UsageError(f"CT {ctid}: no baseline ({path}) and no checks in --config: "
@@ -75,6 +77,24 @@ def load_expectations(ctids: tuple[str, ...], state_dir: Path, baselines: tuple[
             source=" + ".join(filter(None, [origin, "config" if checks else ""])),
         ))
     return expectations
+
+
+def _ctid_of(path: Path) -> str:
+    """A baseline in the state directory is named CTID.json, CTID as vzctl writes it."""
+    try:
+        return validate_ctid(path.stem)
+    except UsageError:
+        raise UsageError(f"{path}: not a baseline name havengate writes (CTID.json, e.g. "
+                         "101.json); move it out of the baselines directory") from None
+
+
+def read_baseline(path: Path) -> dict[str, Any]:
+    """A state-directory baseline; the CT it names must be the CT of its file name."""
+    document = read_json(path, "baseline")
+    if document["ctid"] != _ctid_of(path):
+        raise UsageError(f"{path}: records CT {document['ctid']}, not CT {path.stem}: "
+                         "it would check the wrong container; move it aside")
+    return document
 
 
 def _normal(text: str) -> str | None:

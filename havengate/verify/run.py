@@ -30,6 +30,7 @@ DEFAULT_DEADLINE = 120.0
 STEP_TIMEOUT = 5  # seconds for one command on the node (a connect, vzctl exec2)
 FINAL = ("verified", "failed")  # unknown and suspect are sampled again until the deadline
 SUSPECT_WINDOWS = 2  # the hang signature in this many windows in a row is a verdict
+MIN_SAMPLE = 0.5  # seconds: less than this left before the deadline, no new sample starts
 
 # Fixes a hung container (journaled patch, SIGKILL of the JVM, restart) within the seconds
 # left before the deadline; the CLI builds it from act/.
@@ -63,12 +64,15 @@ def verify(transport: Transport, expectations: list[Expectation], *,
 
     def attempt() -> bool:
         """One sample; True while something is still pending."""
+        left = end - time.monotonic()
+        if left <= MIN_SAMPLE:
+            return True  # no time for another sample: the deadline's judgement follows
         run.attempts += 1
         pending = [o for o in run.outcomes.values() if not _final(o)]
         try:
             node = collect_node(
                 transport, Mode.VERIFY, tuple(o.expect.ctid for o in pending),
-                timeout=max(5.0, end - time.monotonic() + 5.0), step_timeout=STEP_TIMEOUT,
+                timeout=left, step_timeout=max(1, min(STEP_TIMEOUT, int(left))),
                 connects=_connects(pending), attempts=1)
         except HavengateError as exc:
             run.error = str(exc)
@@ -76,7 +80,8 @@ def verify(transport: Transport, expectations: list[Expectation], *,
         run.node, run.error = node, None
         for outcome in pending:
             _judge(outcome, node, end, hang_after, deadline_reached=False)
-            if remediate and outcome.remediation is None and _hung(outcome):
+            if remediate and outcome.remediation is None and _hung(outcome) \
+                    and end - time.monotonic() > MIN_SAMPLE:
                 progress(f"CT {outcome.expect.ctid}: futex hang suspected — remediating "
                          "(patch, kill -9, restart)")
                 outcome.remediation = remediate(outcome.container, end - time.monotonic())
@@ -92,10 +97,11 @@ def verify(transport: Transport, expectations: list[Expectation], *,
             progress(f"CT {outcome.expect.ctid}: {what} — attempt {run.attempts}, "
                      f"next in {wait:.1f} s")
 
+    backoff = wait_exponential_jitter(initial=0.2, max=1.0, jitter=0.2)
     retrying = Retrying(
         retry=retry_if_result(bool),
         stop=stop_after_delay(max(0.0, deadline)),
-        wait=wait_exponential_jitter(initial=0.2, max=1.0, jitter=0.2),
+        wait=lambda state: min(backoff(state), max(0.0, end - time.monotonic())),
         before_sleep=report_progress,
         reraise=True,
     )
@@ -112,9 +118,14 @@ def _judge(outcome: Outcome, node: NodeFacts, end: float, hang_after: float, *,
            deadline_reached: bool) -> None:
     before = outcome.container
     container = node.container(outcome.expect.ctid)
-    http: tuple[CheckResult, ...] = tuple(
-        http_check(check, end - time.monotonic()) for check in outcome.expect.http
-    ) if container is not None and container.running else ()
+    http: tuple[CheckResult, ...] = ()
+    if deadline_reached:  # no time is left to ask again: the last answers stand
+        http = tuple(c for c in (outcome.state.checks if outcome.state else ()) if c.kind == "http")
+        if outcome.expect.http and not http:
+            http = tuple(CheckResult("http", check.url, None, "not checked before the deadline")
+                         for check in outcome.expect.http)
+    elif container is not None and container.running:
+        http = tuple(http_check(check, end - time.monotonic()) for check in outcome.expect.http)
     state = evaluate(outcome.expect, node, before, http,
                      deadline_reached=deadline_reached, hang_after=hang_after)
     outcome.suspicions = outcome.suspicions + 1 if state.status == "suspect" else 0

@@ -796,6 +796,12 @@ def start_java(node: FakeNode, ctid: str, pid1: int, index: int, argv: list[str]
 def start_container(node: FakeNode, ctid: str, *, save_layout: bool) -> int:
     """``vzctl start``: checks, then PID 1, network, Java programs. Returns an exit status."""
     values = node.conf_values(ctid)
+    if values is not None:
+        # vzctl parses vz.conf, then CTID.conf; merge_cpu() keeps a vz.conf CPU value
+        # the container's file does not set (kolyshkin/vzctl src/lib/config.c)
+        with contextlib.suppress(OSError):
+            defaults = parse_conf(GLOBAL_CONF.read_text())
+            values = {**{k: v for k, v in defaults.items() if k in ("CPUS", "CPUMASK")}, **values}
     if values is None:
         node.error("Container config file does not exist")
         return VZ_NOVECONFIG

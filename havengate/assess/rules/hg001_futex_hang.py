@@ -20,6 +20,7 @@ from havengate.assess.rules.common import (
     java_evidence,
     version_text,
 )
+from havengate.facts.ctconf import setting_text
 from havengate.facts.model import Container, CpuVisibility, NodeFacts, Unknown
 
 id = "HG001"
@@ -87,7 +88,9 @@ def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Fi
     elif conf.cpus != 1:
         return []
     else:
-        evidence.append(f"CPUS=1 in {ctid}.conf: the JVM will count 1 processor after the move")
+        where = (f"the target's /etc/vz/vz.conf ({ctid}.conf does not set it)"
+                 if "CPUS" in conf.inherited else f"{ctid}.conf")
+        evidence.append(f"CPUS=1 from {where}: the JVM will count 1 processor after the move")
 
     # 5. Its threads may still run on several physical CPUs (no single-CPU mask).
     mask = None if isinstance(conf, Unknown) else conf.cpumask
@@ -96,7 +99,7 @@ def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Fi
         if isinstance(mask, Unknown):
             evidence.append(f"CPUMASK unreadable: {mask.reason}")
     elif mask is None or mask.is_all:
-        evidence.append(f"CPUMASK {'unset' if mask is None else 'all'}: threads may run on "
+        evidence.append(f"CPUMASK {setting_text(conf, 'CPUMASK')}: threads may run on "
                         f"{describe_cpus(target.cpus)}")
     elif len(mask.cpus or ()) > 1:
         evidence.append(f"CPUMASK={mask.text} names {len(mask.cpus or ())} CPUs: not a pin")

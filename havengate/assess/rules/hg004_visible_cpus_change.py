@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from havengate.assess.finding import Finding, Severity
 from havengate.assess.visibility import predict_cpus_seen
+from havengate.facts.ctconf import on_node
 from havengate.facts.model import Container, NodeFacts, Unknown
 
 id = "HG004"
@@ -21,7 +22,8 @@ def cpus_seen_now(source: NodeFacts, container: Container) -> int | Unknown:
     """Measured inside a running container, else predicted from the source's regime."""
     if isinstance(container.cpus_seen, int):
         return container.cpus_seen
-    return predict_cpus_seen(source.kernel, source.cpus, container.conf)
+    return predict_cpus_seen(source.kernel, source.cpus,
+                             on_node(container.conf, source.vz_conf, container.ctid))
 
 
 def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:

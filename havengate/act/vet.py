@@ -1,0 +1,81 @@
+"""Before a patch is written: would the container, with the planned values, still be at risk?
+
+A patch that writes ``CPUMASK="0-3"``, ``CPUMASK="all"`` or ``CPUS="1"`` fixes nothing,
+and reporting it as *patched* would be a false go. The planned CTID.conf is judged by the
+same rules as ``check`` (HG001, HG002), with Java assumed: a patch is made for a JVM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from havengate.act.plan import PatchSettings, rewrite_conf
+from havengate.assess import assess_container
+from havengate.assess.finding import Finding, Severity
+from havengate.errors import UsageError
+from havengate.facts.ctconf import parse_ctid_conf
+from havengate.facts.model import (
+    Container,
+    CpuVisibility,
+    CtConf,
+    Kernel,
+    KernelFamily,
+    NodeFacts,
+    Unknown,
+)
+
+VALUE_RULES = frozenset({"HG001", "HG002"})  # the rules the written values decide
+_ASSUMED_JAVA = ("(Java assumed: the patch is made for a JVM)",)
+
+
+class PlanRefused(UsageError):
+    """The planned values leave the container at risk (exit 2); --force writes them anyway."""
+
+
+def planned_conf(conf: CtConf, settings: PatchSettings, ctid: str) -> CtConf:
+    """CTID.conf as the patch will leave it, parsed as vzctl reads it."""
+    text = conf.text if conf.text is not None else "".join(
+        f'{key}="{value}"\n' for key, value in conf.values.items())
+    after = rewrite_conf(text.encode("utf-8", "surrogateescape"), settings.values())
+    return parse_ctid_conf(after.decode("utf-8", "replace"), ctid)
+
+
+def multicore_2632(cpus: int, host: str = "the target") -> NodeFacts:
+    """The node the hazard needs, when the real target was not named: a 2.6.32 kernel that
+    limits visibility and applies CPUMASK, with ``cpus`` (at least 2) CPUs."""
+    kernel = Kernel(release="2.6.32 (assumed)", family=KernelFamily.OVZ_2632,
+                    visibility=CpuVisibility.CPUS_LIMITED, version=(2, 6, 32),
+                    openvz_build=None, flavour="a multi-core 2.6.32 OpenVZ node (assumed)")
+    return NodeFacts(host=host, collected_at="", kernel=kernel, cpus=max(2, cpus),
+                     vzctl_version=(4, 0), containers=(), vz_conf=None)
+
+
+def residual_risks(source: NodeFacts, target: NodeFacts, container: Container,
+                   settings: PatchSettings) -> tuple[Finding, ...]:
+    """The error findings the container would still have after the patch."""
+    if isinstance(container.conf, Unknown):
+        return ()  # nothing to judge; the patch step itself refuses an unreadable file
+    planned = replace(container, status="stopped", conf=planned_conf(container.conf, settings,
+                                                                     container.ctid),
+                      cpus_seen=Unknown("planned"), java_processes=Unknown("planned"),
+                      java_files=_ASSUMED_JAVA)
+    findings = assess_container(source, target, planned).findings
+    return tuple(f for f in findings if f.rule in VALUE_RULES and f.severity == Severity.ERROR)
+
+
+def refuse_unsafe(source: NodeFacts, target: NodeFacts, plans: dict[str, PatchSettings],
+                  *, force: bool) -> list[str]:
+    """Raise PlanRefused naming each container the planned values leave at risk; with
+    ``force``, return those reasons as warnings instead."""
+    reasons = []
+    for ctid, settings in plans.items():
+        container = source.container(ctid)
+        if container is None:
+            continue
+        for finding in residual_risks(source, target, container, settings):
+            values = " ".join(f'{k}="{v}"' for k, v in settings.values().items())
+            reasons.append(f"CT {ctid} with {values}: {finding.rule} {finding.message}")
+    if reasons and not force:
+        raise PlanRefused("; ".join(reasons) + " -- the patch would not fix it; nothing was "
+                          "written (--force writes it anyway)")
+    return reasons
