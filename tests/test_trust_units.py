@@ -40,6 +40,7 @@ MASTER = EXAMPLES / "master-2.6.24.facts.json"
 SLAVE = EXAMPLES / "slave-2.6.32.facts.json"
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
+MANY = settings(PROPERTY, max_examples=1500, derandomize=False)  # -m slow
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -89,10 +90,26 @@ LIES = [
 ]
 
 
+LIE = st.sampled_from(LIES).flatmap(lambda item: st.tuples(st.just(item[0]), item[1]))
+SIDE = st.sampled_from(["source", "target"])
+
+
 @PROPERTY
-@given(lie=st.sampled_from(LIES).flatmap(lambda item: st.tuples(st.just(item[0]), item[1])),
-       side=st.sampled_from(["source", "target"]))
+@given(lie=LIE, side=SIDE)
 def test_a_facts_file_whose_derived_fields_lie_is_refused(capsys, tmp_path_factory, lie, side):
+    lying_facts_file(capsys, tmp_path_factory, lie, side)
+
+
+@pytest.mark.slow
+@MANY
+@given(lie=LIE, side=SIDE)
+def test_a_facts_file_whose_derived_fields_lie_is_refused_many(capsys, tmp_path_factory, lie,
+                                                               side):
+    lying_facts_file(capsys, tmp_path_factory, lie, side)
+
+
+def lying_facts_file(capsys, tmp_path_factory, lie, side) -> None:
+    """Refused (exit 2, naming the field), or the lie was the truth: same verdicts."""
     where, value = lie
     honest = {"source": json.loads(MASTER.read_text()), "target": json.loads(SLAVE.read_text())}
     if side == "target" and where.startswith("containers"):
@@ -267,6 +284,18 @@ TOKENS = st.sampled_from([
 @PROPERTY
 @given(extra=st.lists(TOKENS, max_size=8))
 def test_random_arguments_never_end_in_a_traceback_or_exit_3(capsys, tmp_path_factory, extra):
+    random_arguments(capsys, tmp_path_factory, extra)
+
+
+@pytest.mark.slow
+@MANY
+@given(extra=st.lists(TOKENS, max_size=12))
+def test_random_arguments_never_end_in_a_traceback_or_exit_3_many(capsys, tmp_path_factory,
+                                                                  extra):
+    random_arguments(capsys, tmp_path_factory, extra)
+
+
+def random_arguments(capsys, tmp_path_factory, extra) -> None:
     state = tmp_path_factory.mktemp("state")
     argv = ["check", "--source-facts", str(MASTER), "--target-facts", str(SLAVE),
             "--state-dir", str(state), *extra]
@@ -371,3 +400,12 @@ def test_hg001_fires_on_a_cpus_only_the_targets_vz_conf_sets():
     assert decision.verdict.value == "no-go"
     hg001 = next(f for f in decision.findings if f.rule == "HG001")
     assert any("vz.conf" in line for line in hg001.evidence)
+
+
+
+def test_every_guarantee_in_the_readme_names_a_test_that_exists():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Guarantees"):readme.index("## Exit codes")]
+    named = set(re.findall(r"`(test_[a-z0-9_]+)`", section))
+    sources = "".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
+    assert named and not [name for name in named if f"def {name}(" not in sources]

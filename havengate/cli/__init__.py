@@ -7,6 +7,7 @@ Exit codes (every command): 0 go, 1 no-go, 2 usage or configuration error,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import traceback
@@ -56,6 +57,10 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # An argument or a file name that is not UTF-8 (a lone surrogate) must still print in an
+    # error message; Python's own stderr does this, a stream it was handed may not.
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stderr.reconfigure(errors="backslashreplace")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -192,7 +192,8 @@ class NodeFacts:
     # /etc/vz/vz.conf: defaults for keys a CTID.conf lacks (CPUS, CPUMASK among them).
     # None: the node has none. A facts file from before it was read says Unknown.
     vz_conf: CtConf | Unknown | None = field(
-        default=Unknown("/etc/vz/vz.conf was not read (facts from havengate < 0.2: collect them again)"))
+        default=Unknown("/etc/vz/vz.conf is not in these facts (collected before havengate read it: "
+                        "collect them again)"))
     connects: tuple[Connect, ...] = field(default=())  # verify: TCP connects from the node
 
     def container(self, ctid: str) -> Container | None:
