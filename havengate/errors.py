@@ -27,10 +27,12 @@ class TransportError(HavengateError):
 
     exit_code = 3
 
-    def __init__(self, host: str, message: str, *, transient: bool = False) -> None:
+    def __init__(self, host: str, message: str, *, transient: bool = False,
+                 permanent: bool = False) -> None:
         super().__init__(f"{host}: {message}")
         self.host = host
-        self.transient = transient
+        self.transient = transient  # worth a retry at once (a reset, a refused connect)
+        self.permanent = permanent  # waiting cannot help (a host key, an auth refusal)
 
 
 class ProbeError(HavengateError):

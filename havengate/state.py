@@ -1,9 +1,10 @@
-"""The state directory: baselines now (journal later), written so nothing is half-written."""
+"""The state directory's baselines, written so nothing is half-written."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from havengate import __version__
 from havengate.documents import validate
 from havengate.errors import HavengateError
-from havengate.facts.model import Container, Unknown
+from havengate.facts.model import Container, NodeFacts, OpenPort, Unknown
 
 DEFAULT_STATE_DIR = Path("/var/lib/havengate")
 BASELINE_SCHEMA_ID = "havengate.baseline/1"
@@ -24,8 +25,8 @@ class StateError(HavengateError):
     exit_code = 2
 
 
-def baseline_document(source_host: str, container: Container,
-                      ports: tuple[tuple[str, str, int], ...]) -> dict[str, Any]:
+def baseline_document(source_host: str, container: Container, ports: tuple[OpenPort, ...],
+                      source_node: str | None = None) -> dict[str, Any]:
     conf = container.conf
     addresses = (conf.values.get("IP_ADDRESS", "").split()
                  if not isinstance(conf, Unknown) else [])
@@ -35,26 +36,46 @@ def baseline_document(source_host: str, container: Container,
         "version": __version__,
         "ctid": container.ctid,
         "source_host": source_host,
+        "source_node": source_node,
         "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "hostname": container.hostname,
         "ip_addresses": addresses,
         "cpus_seen": None if isinstance(container.cpus_seen, Unknown) else container.cpus_seen,
-        "java_ports": [{"family": family, "address": address, "port": port}
-                       for family, address, port in ports],
+        "ports": [{"family": p.family, "address": p.address, "port": p.port,
+                   "program": p.program, "java": p.java} for p in ports],
+        "java_ports": [{"family": p.family, "address": p.address, "port": p.port}
+                       for p in ports if p.java],
     }
     validate(document, "baseline", f"baseline of CT {container.ctid}")
     return document
 
 
-def record_baselines(state_dir: Path, source_host: str, containers: list[Container]) -> list[Path]:
-    """One baseline per running container whose ports were read; returns the files."""
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+
+
+def node_directory(name: str) -> str:
+    """A node's name as one directory name (never a path, never hidden)."""
+    return name if _SAFE_NAME.fullmatch(name) else re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
+
+
+def baseline_path(state_dir: Path, node: str, ctid: str) -> Path:
+    """STATE_DIR/baselines/NODE/CTID.json: two sources with a CT 101 never collide."""
+    return state_dir / "baselines" / node_directory(node) / f"{ctid}.json"
+
+
+def record_baselines(state_dir: Path, source: NodeFacts, containers: list[Container]) -> list[Path]:
+    """One baseline per running container whose listening ports were read; returns the files.
+
+    Keyed by the source's own name (uname -n), else by the name it was reached by."""
     written = []
+    node = source.nodename or source.host
     for container in containers:
-        ports = container.java_ports()
+        ports = container.listening
         if not container.running or isinstance(ports, Unknown):
             continue  # "no ports" must never stand for "ports unknown"
-        path = state_dir / "baselines" / f"{container.ctid}.json"
-        write_json_atomically(path, baseline_document(source_host, container, ports))
+        path = baseline_path(state_dir, node, container.ctid)
+        write_json_atomically(path, baseline_document(source.host, container, ports,
+                                                      source.nodename))
         written.append(path)
     return written
 

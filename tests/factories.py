@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from havengate.facts.ctconf import parse_ctid_conf
 from havengate.facts.kernel import parse_kernel_release
-from havengate.facts.model import Container, JavaProcess, Listener, NodeFacts, Unknown
+from havengate.facts.model import Container, JavaProcess, Listener, NodeFacts, OpenPort, Unknown
 
 
 def jvm(*flags: str, pid: int = 57, ports: tuple[int, ...] = (61616,)) -> JavaProcess:
@@ -17,7 +17,16 @@ def jvm(*flags: str, pid: int = 57, ports: tuple[int, ...] = (61616,)) -> JavaPr
 
 def container(ctid: str = "101", conf: str = 'CPUS="1"\n', *, running: bool = True,
               jvms: tuple[JavaProcess, ...] | Unknown = (), files: tuple[str, ...] = (),
-              cpus_seen: int | Unknown = 4) -> Container:
+              cpus_seen: int | Unknown = 4, others: tuple[OpenPort, ...] = ()) -> Container:
+    """A container as the probe reports it: ``listening`` is every JVM's port plus
+    ``others`` (ports of programs that are not Java)."""
+    listening: tuple[OpenPort, ...] | Unknown = Unknown("not running")
+    if running and isinstance(jvms, Unknown):
+        listening = jvms
+    elif running:
+        listening = tuple(OpenPort(s.family, s.address, s.port, "java", True)
+                          for process in jvms if isinstance(process.listeners, tuple)
+                          for s in process.listeners) + others
     return Container(
         ctid=ctid,
         status="running" if running else "stopped",
@@ -27,6 +36,7 @@ def container(ctid: str = "101", conf: str = 'CPUS="1"\n', *, running: bool = Tr
         cpus_seen=cpus_seen if running else Unknown("not running"),
         java_processes=jvms if running else Unknown("not running"),
         java_files=files,
+        listening=listening,
     )
 
 

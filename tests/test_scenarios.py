@@ -107,13 +107,18 @@ def test_live_check_over_ssh_gives_each_scenario_its_verdict(lab, tmp_path):
 
 def test_live_check_records_port_baselines(lab, tmp_path):
     check_json(lab, tmp_path, "101", "105")
-    baseline = json.loads((tmp_path / "state" / "baselines" / "101.json").read_text())
+    # Keyed by the source's own name (uname -n): two sources with a CT 101 never collide.
+    baselines = tmp_path / "state" / "baselines" / "master"
+    baseline = json.loads((baselines / "101.json").read_text())
     validate(baseline, "baseline")
     assert baseline["source_host"] == "master" and baseline["cpus_seen"] == 4
+    assert baseline["source_node"] == "master"
     assert [p["port"] for p in baseline["java_ports"]] == [PORT]
-    no_java = json.loads((tmp_path / "state" / "baselines" / "105.json").read_text())
-    assert no_java["java_ports"] == []
-    assert not (tmp_path / "state" / "baselines" / "106.json").exists()  # stopped: nothing seen
+    assert [(p["port"], p["program"], p["java"]) for p in baseline["ports"]] == [
+        (PORT, "java", True)]
+    no_java = json.loads((baselines / "105.json").read_text())
+    assert no_java["java_ports"] == [] and no_java["ports"] == []
+    assert not (baselines / "106.json").exists()  # stopped: nothing seen
 
 
 def test_one_connection_per_node(lab, tmp_path):

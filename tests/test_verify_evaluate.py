@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from factories import container, jvm, node
 
-from havengate.facts.model import Connect, JavaProcess, Listener, ThreadSample
+from havengate.facts.model import Connect, JavaProcess, Listener, OpenPort, ThreadSample
 from havengate.report.model import CheckResult
 from havengate.verify.evaluate import evaluate
 from havengate.verify.expect import Expectation
@@ -46,8 +46,34 @@ def test_no_false_verified_when_a_check_could_not_be_made():
     no_address = replace(EXPECT, addresses=())
     _, target = on_target(jvms=(jvm(),))
     assert evaluate(no_address, target, None, (), deadline_reached=False).status == "unknown"
-    nothing = replace(EXPECT, ports=())
-    assert evaluate(nothing, target, None, (), deadline_reached=False).status == "unknown"
+
+
+
+def test_a_running_container_with_nothing_to_check_is_verified_and_says_so():
+    """Issue 8: an nginx-less, Java-less container must not fail the runbook (it was
+    "unknown" before); it is verified because it runs, and the report says that is all."""
+    _, target = on_target(jvms=())
+    state = evaluate(replace(EXPECT, ports=()), target, None, (), deadline_reached=False)
+    assert state.status == "verified"
+    (check,) = state.checks
+    assert check.kind == "running" and "nothing else to check" in check.detail
+    stopped = replace(node(containers=(container(running=False),)), connects=REACHED)
+    assert evaluate(replace(EXPECT, ports=()), stopped, None, (),
+                    deadline_reached=False).status == "pending"
+
+
+def test_every_port_of_the_baseline_is_checked_whoever_held_it():
+    nginx = OpenPort("tcp", "0.0.0.0", 80, "nginx")
+    expect = replace(EXPECT, ports=(80,), programs=((80, "nginx"),), java_ports=())
+    reached = (Connect("10.0.0.101", 80, True, "connected"),)
+    up = replace(node(containers=(container(others=(nginx,)),)), connects=reached)
+    state = evaluate(expect, up, None, (), deadline_reached=False)
+    assert state.status == "verified" and "nginx listens" in state.checks[0].detail
+    down = replace(node(containers=(container(),)), connects=reached)
+    assert evaluate(expect, down, None, (), deadline_reached=False).status == "pending"
+    late = evaluate(expect, down, None, (), deadline_reached=True)
+    assert late.status == "failed" and "nginx before the move" in late.checks[0].detail
+    assert late.findings and late.findings[0].rule != "HG102"  # no JVM was expected here
 
 
 def test_a_port_that_listened_on_loopback_before_may_do_so_again():
@@ -127,3 +153,66 @@ def test_a_jvm_still_starting_is_not_called_hung():
     assert evaluate(EXPECT, target, before, (), deadline_reached=False,
                     hang_after=30).status == "pending"
 
+
+
+def busy_hung_jvm(age: float, metrics_ticks: int, *, main_ticks: int = 40) -> JavaProcess:
+    """A hung JVM that is not idle: its launcher blocked, a loop thread cycling in timed
+    waits, and a metrics thread that keeps working (GC, schedulers, watchdogs do)."""
+    tick = int(age)
+    threads = (
+        ThreadSample(tid=57, name="java", state="S", cpu_ticks=3, wchan="futex_wait_queue",
+                     voluntary_switches=2),
+        ThreadSample(tid=58, name="java", state="S", cpu_ticks=main_ticks,
+                     wchan="futex_wait_queue", voluntary_switches=9),
+        ThreadSample(tid=70, name="lab-futex-loop", state="S", cpu_ticks=1,
+                     wchan="futex_wait_queue", voluntary_switches=tick),
+        ThreadSample(tid=71, name="lab-metrics", state="R", cpu_ticks=metrics_ticks,
+                     wchan="0", voluntary_switches=10 * tick),
+    )
+    return JavaProcess(pid=57, argv=("java",), jvm_options=(), listeners=(), age_seconds=age,
+                       threads=threads)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.1, 0.3, 0.9])
+def test_a_hung_jvm_that_is_not_idle_is_still_called_hung(share):
+    before, _ = on_target(jvms=(busy_hung_jvm(40.0, 1000),))
+    _, target = on_target(jvms=(busy_hung_jvm(41.0, 1000 + int(share * 100)),))
+    state = evaluate(EXPECT, target, before, (), deadline_reached=False, hang_after=30)
+    assert state.status == "suspect"
+    (finding,) = state.findings
+    assert finding.rule == "HG101" and "thread states match the hang" in finding.message
+    assert any("thread 57 (java) waits in futex and did not wake" in e for e in finding.evidence)
+    assert any("thread 70 (lab-futex-loop) cycles in timed waits" in e for e in finding.evidence)
+    assert finding.remediation.startswith("vzctl set 101 --cpumask 0 --save")
+
+
+def test_thread_evidence_adds_confidence_but_its_absence_does_not_block_the_call():
+    quiet = replace(busy_hung_jvm(40.0, 0), threads=())
+    before, _ = on_target(jvms=(quiet,))
+    _, target = on_target(jvms=(replace(quiet, age_seconds=41.0),))
+    state = evaluate(EXPECT, target, before, (), deadline_reached=False, hang_after=30)
+    assert state.status == "suspect" and "thread states unreadable" in state.findings[0].message
+
+
+def test_a_slow_starter_whose_main_thread_works_is_not_called_hung():
+    before, _ = on_target(jvms=(busy_hung_jvm(40.0, 0, main_ticks=3000),))
+    _, target = on_target(jvms=(busy_hung_jvm(41.0, 0, main_ticks=3090),))
+    assert evaluate(EXPECT, target, before, (), deadline_reached=False,
+                    hang_after=30).status == "pending"
+
+
+@pytest.mark.parametrize(("conf", "cpus_seen", "flags"), [
+    ('CPUS="1"\nCPUMASK="2"\n', 1, ()),  # pinned
+    ('CPUS="2"\n', 2, ()),  # sees two CPUs
+    ('CPUS="1"\n', 1, ("-XX:+AssumeMP",)),  # mitigated on the JVM side
+])
+def test_without_the_hg001_conditions_a_portless_jvm_is_never_called_hung(conf, cpus_seen, flags):
+    def hung(age: float) -> JavaProcess:
+        return replace(busy_hung_jvm(age, int(age)), jvm_options=flags)
+
+    before, _ = on_target(conf, jvms=(hung(40.0),), cpus_seen=cpus_seen)
+    _, target = on_target(conf, jvms=(hung(41.0),), cpus_seen=cpus_seen)
+    assert evaluate(EXPECT, target, before, (), deadline_reached=False,
+                    hang_after=30).status == "pending"
+    state = evaluate(EXPECT, target, before, (), deadline_reached=True, hang_after=30)
+    assert state.status == "failed" and state.findings[0].rule == "HG108"

@@ -77,7 +77,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="a target kernel havengate does not know makes at-risk containers "
                              "unknown (default) or only warns; it is never assumed safe")
     check.add_argument("--no-baseline", action="store_true",
-                       help="do not record the Java ports baseline (live checks record it)")
+                       help="do not record the listening ports baseline (live checks record it)")
     check.set_defaults(handler=command_check)
 
     facts = commands.add_parser(
@@ -116,8 +116,7 @@ def command_check(args: argparse.Namespace) -> int:
 
     if args.source and not args.no_baseline and not args.dry_run and isinstance(source, NodeFacts):
         try:
-            written = record_baselines(args.state_dir, source.host,
-                                       [a.container for a in assessments])
+            written = record_baselines(args.state_dir, source, [a.container for a in assessments])
             log.info("recorded %d port baseline(s) in %s", len(written), args.state_dir)
         except StateError as exc:
             log.warning("baseline not recorded: %s (the report still lists the ports)", exc)

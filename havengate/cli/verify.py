@@ -53,8 +53,9 @@ examples:
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "verify", parents=[ssh_group(probe_timeout=False), output_group(), state_group()],
-        help="after the move: the Java ports opened? if not, why (futex-hang diagnosis)",
-        description="Check, on the target, that each container's Java ports opened again.",
+        help="after the move: the ports opened again? if not, why (futex-hang diagnosis)",
+        description="Check, on the target, that each container's listening ports (Java and "
+                    "not) opened again, and say why when they did not.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("ctids", nargs="*", metavar="CTID",
@@ -63,6 +64,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="the node the containers moved to")
     parser.add_argument("--baseline", type=Path, action="append", default=[], metavar="FILE",
                         help="a baseline document to use instead of STATE_DIR's (repeatable)")
+    parser.add_argument("--from", dest="source_node", metavar="NODE",
+                        help="the source the containers moved from (its uname -n), when "
+                             "STATE_DIR holds baselines of the same CTID from several sources")
     parser.add_argument("--config", type=Path, metavar="FILE",
                         help="JSON config: extra tcp ports and http checks per container")
     parser.add_argument("--timeout", type=positive_float, default=DEFAULT_DEADLINE,
@@ -85,7 +89,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 def command_verify(args: argparse.Namespace) -> int:
     ctids = tuple(validate_ctid(ctid) for ctid in args.ctids)
     config = load_config(args.config)
-    expectations = load_expectations(ctids, args.state_dir, tuple(args.baseline), config.verify)
+    expectations = load_expectations(ctids, args.state_dir, tuple(args.baseline), config.verify,
+                                     args.source_node)
     remediate = _remediator(args, config) if args.remediate else None
     transport = transport_for(args.target, args)
     try:
@@ -101,7 +106,7 @@ def command_verify(args: argparse.Namespace) -> int:
               else named_node(args.target, run.error))
     report = build_report("verify", "remediate" if args.remediate else "verify", results,
                           source=None, target=target, errors=[run.error] if run.error else [],
-                          complete=run.node is not None)
+                          complete=run.node is not None and not run.stopped)
     emit(FORMATTERS[args.format](report), args.output,
          verdict=f"{report.verdict} (exit {report.exit_code})")
     return report.exit_code

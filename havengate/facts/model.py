@@ -97,6 +97,17 @@ class Listener:
 
 
 @dataclass(frozen=True)
+class OpenPort:
+    """A TCP port listening in a container, and the program that holds it."""
+
+    family: str  # "tcp" or "tcp6"
+    address: str
+    port: int
+    program: str | None  # the owner's name (comm; "java" for a JVM); None: owner not seen
+    java: bool = False
+
+
+@dataclass(frozen=True)
 class ThreadSample:
     """One thread of a JVM at one moment (/proc/PID/task/TID), for the hang diagnosis."""
 
@@ -153,6 +164,9 @@ class Container:
     cpus_seen: int | Unknown  # CPUs visible inside, measured (running containers only)
     java_processes: tuple[JavaProcess, ...] | Unknown  # running containers only
     java_files: tuple[str, ...] | Unknown  # evidence of Java in the private area (stopped CTs)
+    # every TCP port listening inside, Java or not (running containers only)
+    listening: tuple[OpenPort, ...] | Unknown = field(
+        default=Unknown("not probed inside (target node or container not running)"))
 
     @property
     def running(self) -> bool:
@@ -191,6 +205,7 @@ class NodeFacts:
     errors: tuple[str, ...] = field(default=())  # probe sections that failed, said plainly
     # /etc/vz/vz.conf: defaults for keys a CTID.conf lacks (CPUS, CPUMASK among them).
     # None: the node has none. A facts file from before it was read says Unknown.
+    nodename: str | None = None  # the node's own name (uname -n), whatever alias reached it
     vz_conf: CtConf | Unknown | None = field(
         default=Unknown("/etc/vz/vz.conf is not in these facts (collected before havengate read it: "
                         "collect them again)"))

@@ -23,6 +23,7 @@ from havengate.facts.model import (
     JavaProcess,
     Listener,
     NodeFacts,
+    OpenPort,
     ThreadSample,
     Unknown,
 )
@@ -141,6 +142,11 @@ def parse_probe_output(output: str, nonce: str, host: str, collected_at: str) ->
         else:
             containers = tuple(_container(row, sections) for row in rows if _probed(row.ctid, sections))
     vz_conf = _vz_conf(get("vzconf"))
+    nodename_section = get("nodename")
+    nodename = None
+    if isinstance(nodename_section, Section) and nodename_section.status == 0:
+        words = nodename_section.stdout.split()
+        nodename = words[0] if len(words) == 1 else None
     for value, what in ((kernel, "kernel"), (cpus, "cpus"), (vzctl_version, "vzctl"),
                         (containers, "containers")):
         if isinstance(value, Unknown):
@@ -156,6 +162,7 @@ def parse_probe_output(output: str, nonce: str, host: str, collected_at: str) ->
         connects=tuple(_connect(name, section) for name, section in sections.items()
                        if name.startswith("connect.")),
         vz_conf=vz_conf,
+        nodename=nodename,
     )
 
 
@@ -205,12 +212,14 @@ def _container(row: VzlistRow, sections: dict[str, Section]) -> Container:
     not_probed = Unknown("not probed inside (target node or container not running)")
     cpus_seen: int | Unknown = not_probed
     java_processes: tuple[JavaProcess, ...] | Unknown = not_probed
+    listening: tuple[OpenPort, ...] | Unknown = not_probed
     inside = sections.get(f"inside.{ctid}")
     if inside is not None:
         try:
-            cpus_seen, java_processes = _parse_inside(inside, ctid)
+            cpus_seen, java_processes, listening = _parse_inside(inside, ctid)
         except InsideError as exc:  # a container's output is untrusted: never a crash
-            cpus_seen = java_processes = Unknown(f"CT {ctid} answered oddly from inside: {exc}")
+            cpus_seen = java_processes = listening = Unknown(
+                f"CT {ctid} answered oddly from inside: {exc}")
 
     java_files: tuple[str, ...] | Unknown = Unknown("private area not scanned (target node)")
     files = sections.get(f"files.{ctid}")
@@ -232,6 +241,7 @@ def _container(row: VzlistRow, sections: dict[str, Section]) -> Container:
         cpus_seen=cpus_seen,
         java_processes=java_processes,
         java_files=java_files,
+        listening=listening,
     )
 
 
@@ -240,16 +250,17 @@ class InsideError(ValueError):
 
 
 _PART = re.compile(
-    r"@@ct (cpus|procfs|tcp|tcp6|tcp6-absent|tcp-unreadable|done|proc [0-9]+|threads [0-9]+)")
+    r"@@ct (cpus|procfs|tcp|tcp6|tcp6-absent|tcp-unreadable|done|proc [0-9]+|threads [0-9]+"
+    r"|sock [0-9]+)")
+
+Inside = tuple[int | Unknown, tuple[JavaProcess, ...] | Unknown, tuple[OpenPort, ...] | Unknown]
 
 
-def _parse_inside(
-    section: Section, ctid: str
-) -> tuple[int | Unknown, tuple[JavaProcess, ...] | Unknown]:
+def _parse_inside(section: Section, ctid: str) -> Inside:
     """The inner script's output: ``@@ct NAME`` parts written from inside the CT."""
     if section.status != 0:
         failure = section.failure(f"vzctl exec2 {ctid}")
-        return failure, failure
+        return failure, failure, failure
     parts: list[tuple[str, list[str]]] = []
     for line in section.stdout.split("\n"):
         if _PART.fullmatch(line):
@@ -259,22 +270,27 @@ def _parse_inside(
     names = {name for name, _ in parts}
     if "done" not in names:
         failure = Unknown(f"the probe inside CT {ctid} stopped before it finished")
-        return failure, failure
+        return failure, failure, failure
     text = {name: "\n".join(lines) for name, lines in parts
-            if not name.startswith(("proc ", "threads "))}
+            if not name.startswith(("proc ", "threads ", "sock "))}
     samples = {int(name[8:]): lines for name, lines in parts if name.startswith("threads ")}
     cpus_seen = _int_or_unknown(text.get("cpus", ""), f"nproc inside CT {ctid}")
+    failure = None
     if "procfs" not in names:
-        return cpus_seen, Unknown(f"/proc is not readable inside CT {ctid}")
-    if "tcp-unreadable" in names:
-        return cpus_seen, Unknown(f"/proc/net/tcp is not readable inside CT {ctid}")
+        failure = Unknown(f"/proc is not readable inside CT {ctid}")
+    elif "tcp-unreadable" in names:
+        failure = Unknown(f"/proc/net/tcp is not readable inside CT {ctid}")
+    if failure is not None:
+        return cpus_seen, failure, failure
     try:
         listening = parse_proc_net_tcp(text.get("tcp", ""), "tcp", required=True)
         if "tcp6-absent" not in names:
             listening += parse_proc_net_tcp(text.get("tcp6", ""), "tcp6", required=True)
     except ProcNetError as exc:
-        return cpus_seen, Unknown(f"inside CT {ctid}: {exc}")
+        failure = Unknown(f"inside CT {ctid}: {exc}")
+        return cpus_seen, failure, failure
     processes = []
+    owners: dict[int, tuple[str, bool]] = {}  # socket inode -> (program, is a JVM)
     for name, lines in parts:
         if name.startswith("proc "):
             process = _java_process(int(name[5:]), lines, listening)
@@ -283,7 +299,25 @@ def _parse_inside(
                 process = replace(process, age_seconds=age, threads=threads)
             if process is not None:
                 processes.append(process)
-    return cpus_seen, tuple(processes)
+                if isinstance(process.listeners, tuple):
+                    owners.update((s.inode, ("java", True)) for s in process.listeners)
+        elif name.startswith("sock "):
+            program, inodes = _socket_owner(int(name[5:]), lines)
+            owners.update((inode, (program, False)) for inode in inodes if inode not in owners)
+    ports = tuple(sorted(
+        {OpenPort(s.family, s.address, s.port, *owners.get(s.inode, (None, False)))
+         for s in listening},
+        key=lambda p: (p.port, p.family, p.address, p.program or "")))
+    return cpus_seen, tuple(processes), ports
+
+
+def _socket_owner(pid: int, lines: list[str]) -> tuple[str, set[int]]:
+    """Two lines: the process's stat line as hex (its name is in it), its socket inodes."""
+    if len(lines) < 2:
+        raise InsideError(f"sockets of process {pid}: {len(lines)} lines, expected 2")
+    stat = _unhex(lines[0], "stat").decode("utf-8", "replace")
+    program = stat[stat.find("(") + 1 : stat.rfind(")")] if "(" in stat and ")" in stat else ""
+    return program or f"pid {pid}", {int(word) for word in lines[1].split() if word.isdigit()}
 
 
 def _threads(pid: int, lines: list[str]) -> tuple[float, tuple[ThreadSample, ...]]:

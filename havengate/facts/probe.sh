@@ -124,7 +124,15 @@ for d in /proc/[0-9]*; do
     pid=${d#/proc/}
     exe=$(readlink "$d/exe" 2>/dev/null)
     head=$(tr '\000\n' '  ' <"$d/cmdline" 2>/dev/null)
-    case "$head $exe" in *java*|*jsvc*) ;; *) continue ;; esac
+    case "$head $exe" in
+        *java*|*jsvc*) ;;
+        *)  # any other program: its sockets, so every listening port has an owner's name
+            socks=$(ls -l "$d/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' ')
+            [ -n "$socks" ] || continue
+            stat=""; read -r stat 2>/dev/null <"$d/stat"
+            echo "@@ct sock $pid"; printf '%s' "$stat" | hex; echo; echo "$socks"
+            continue ;;
+    esac
     echo "@@ct proc $pid"
     printf '%s' "$exe" | hex; echo
     hex <"$d/cmdline"; echo
@@ -156,6 +164,7 @@ INNER
 )
 
 section kernel uname -r
+section nodename uname -n
 section cpus count_cpus
 section vzctl vzctl --version
 section vzlist vzlist -a -H -o veid,status,hostname

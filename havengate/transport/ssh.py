@@ -211,10 +211,11 @@ class SshTransport:
                 f"{exc.key.get_name()} {exc.key.get_fingerprint().hex()} but known_hosts "
                 f"({self._primary_known_hosts}) holds another key — refusing to connect "
                 "(possible man-in-the-middle; fix known_hosts only if the host was reinstalled)",
+                permanent=True,
             ) from exc
         except paramiko.AuthenticationException as exc:
             raise TransportError(
-                self.name, f"authentication failed for {self._describe()}: {exc}"
+                self.name, f"authentication failed for {self._describe()}: {exc}", permanent=True,
             ) from exc
         except paramiko.SSHException as exc:
             message = str(exc)
@@ -224,6 +225,7 @@ class SshTransport:
                     f"host key of {self._describe()} is not in known_hosts "
                     f"({self._primary_known_hosts}); add it (ssh-keyscan, then check the "
                     "fingerprint) or pass --accept-new-host-keys",
+                    permanent=True,
                 ) from exc
             if "banner" in message or "No existing session" in message:
                 message = (f"no SSH banner within {self._options.connect_timeout:g} s "

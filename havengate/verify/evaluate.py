@@ -11,12 +11,20 @@ from dataclasses import dataclass
 
 from havengate.assess.finding import Finding, Severity
 from havengate.facts.ctconf import on_node, setting_text
-from havengate.facts.model import Container, CpuMask, CpuVisibility, JavaProcess, NodeFacts, Unknown
+from havengate.facts.model import (
+    Container,
+    CpuMask,
+    CpuVisibility,
+    JavaProcess,
+    NodeFacts,
+    OpenPort,
+    ThreadSample,
+    Unknown,
+)
 from havengate.report.model import CheckResult
 from havengate.verify.expect import LOOPBACK, Expectation
 
 HANG_AFTER = 30.0  # seconds a JVM may take to open its ports before a hang is suspected
-IDLE_TICKS_PER_SECOND = 5  # 5% of one CPU at the usual 100 ticks/s
 
 
 @dataclass(frozen=True)
@@ -52,11 +60,12 @@ def evaluate(expect: Expectation, node: NodeFacts, before: Container | None,
         return State("unknown", (), (_finding(ctid, "HG100", Severity.UNKNOWN,
                                               f"CT {ctid}: JVMs unknown: {processes.reason}"),))
 
-    checks = _listen_checks(expect, processes) + _connect_checks(expect, node) + http
-    if not checks:
-        return State("unknown", (), (_finding(ctid, "HG100", Severity.UNKNOWN,
-                                              f"nothing to verify for CT {ctid}: its baseline "
-                                              "lists no Java port and --config none"),))
+    checks = _listen_checks(expect, container) + _connect_checks(expect, node) + http
+    if not checks:  # it runs, and nothing listened before the move: that is all there is
+        return State("verified", (CheckResult(
+            "running", f"CT {ctid}", True,
+            "running; its baseline lists no listening port and --config no check: "
+            "nothing else to check"),))
     missing = [c for c in checks if not c.ok]
     if not missing:
         return State("verified", checks)
@@ -75,28 +84,39 @@ def evaluate(expect: Expectation, node: NodeFacts, before: Container | None,
                                                    _context(container, node, processes))))
 
 
-def _listen_checks(expect: Expectation, processes: tuple[JavaProcess, ...]) -> tuple[CheckResult, ...]:
-    unread = next((p.listeners for p in processes if isinstance(p.listeners, Unknown)), None)
+def _listen_checks(expect: Expectation, container: Container) -> tuple[CheckResult, ...]:
+    """Each port that listened before the move listens again, whoever holds it now."""
+    listening = container.listening
     results = []
     for port in (*expect.ports, *expect.local_ports):
-        sockets = [s for p in processes if isinstance(p.listeners, tuple)
-                   for s in p.listeners if s.port == port]
-        if not sockets and unread is not None:
+        before = expect.program(port)
+        was = f" ({before} before the move)" if before and before != "?" else ""
+        if isinstance(listening, Unknown):
             results.append(CheckResult("listen", f"tcp/{port}", None,
-                                       f"sockets unreadable: {unread.reason}"))
-        elif not sockets:
-            results.append(CheckResult("listen", f"tcp/{port}", False, "not listening yet"))
+                                       f"sockets unreadable: {listening.reason}"))
+            continue
+        sockets = [s for s in listening if s.port == port]
+        holder = _holder(sockets)
+        if not sockets:
+            results.append(CheckResult("listen", f"tcp/{port}", False, f"not listening yet{was}"))
         elif port in expect.local_ports:
             results.append(CheckResult("listen", f"tcp/{port}", True,
-                                       "a JVM listens (loopback, as before the move)"))
+                                       f"{holder} listens (loopback, as before the move)"))
         elif all(s.address.startswith(LOOPBACK) for s in sockets):
             where = ", ".join(sorted({s.address for s in sockets}))
             results.append(CheckResult("listen", f"tcp/{port}", False,
                                        f"listening on {where} only"))
         else:
             where = ", ".join(sorted({f"{s.family} {s.address}" for s in sockets}))
-            results.append(CheckResult("listen", f"tcp/{port}", True, f"a JVM listens ({where})"))
+            results.append(CheckResult("listen", f"tcp/{port}", True, f"{holder} listens ({where})"))
     return tuple(results)
+
+
+def _holder(sockets: list[OpenPort]) -> str:
+    if any(s.java for s in sockets):
+        return "a JVM"
+    names = sorted({s.program for s in sockets if s.program})
+    return ", ".join(names) or "a program"
 
 
 def _connect_checks(expect: Expectation, node: NodeFacts) -> tuple[CheckResult, ...]:
@@ -119,47 +139,110 @@ def _connect_checks(expect: Expectation, node: NodeFacts) -> tuple[CheckResult, 
 def _futex_hang(ctid: str, container: Container, node: NodeFacts,
                 processes: tuple[JavaProcess, ...], before: Container | None,
                 hang_after: float) -> Finding | None:
-    """The signature of the 2.6.32 one-CPU hang, or None when any part of it is missing."""
+    """The 2.6.32 one-CPU hang: the HG001 conditions hold on the target and a JVM has lived
+    past ``hang_after`` without a port. Thread states add evidence, never a condition: a
+    hung JVM keeps its GC, scheduler and metrics threads busy. Only positive evidence of
+    progress (its main thread working) holds the call back: a slow starter is not hung."""
     if not processes or any(isinstance(p.listeners, Unknown) or p.listeners for p in processes):
         return None  # no JVM, or one that listens: not this hang
+    conditions = _one_cpu_unpinned(container, node)
+    if conditions is None or all(p.assumes_mp for p in processes):
+        return None
     oldest = max(processes, key=lambda p: p.age_seconds or 0.0)
-    if oldest.age_seconds is None or oldest.age_seconds < hang_after or not oldest.threads:
+    if oldest.age_seconds is None or oldest.age_seconds < hang_after:
         return None
     previous = _same_process(before, oldest)
     if previous is None:
-        return None  # one more sample: CPU time and wake-ups are judged over a window
-    conditions = _one_cpu_unpinned(container, node)
-    if conditions is None:
-        return None
-    window = oldest.age_seconds - (previous.age_seconds or 0.0)
-    earlier = {t.tid: t for t in previous.threads}
-    cycling = [t for t in oldest.threads if t.in_futex and t.tid in earlier
-               and t.voluntary_switches > earlier[t.tid].voluntary_switches]
-    waiting = [t for t in oldest.threads if t.in_futex]
-    used = (sum(t.cpu_ticks for t in oldest.threads)
-            - sum(t.cpu_ticks for t in previous.threads))
-    # A JVM still starting burns CPU; the hung one idles: its threads only wake to wait again.
-    if not cycling or used > max(2.0, IDLE_TICKS_PER_SECOND * window) \
-            or len(waiting) < 0.8 * len(oldest.threads):
-        return None
+        return None  # one more sample: a window shows whether it is still working
+    window = max(oldest.age_seconds - (previous.age_seconds or 0.0), 0.1)
+    threads = ThreadWindow(oldest, previous, window)
+    if threads.main_working:
+        return None  # its main thread is busy: starting slowly, not hung (the deadline judges)
     evidence = [
-        f"JVM pid {oldest.pid} alive for {oldest.age_seconds:.0f} s and listening on no port",
-        f"{len(waiting)} of {len(oldest.threads)} threads wait in futex "
-        f"({', '.join(sorted({t.wchan for t in waiting}))})",
-        *(f"thread {t.tid} ({t.name}) cycles in timed waits: "
-          f"{t.voluntary_switches - earlier[t.tid].voluntary_switches} wake-ups in "
-          f"{window:.1f} s" for t in cycling[:3]),
-        f"the whole JVM used {used} clock ticks of CPU in {window:.1f} s: idle, not starting",
+        f"JVM pid {oldest.pid} alive for {oldest.age_seconds:.0f} s and listening on no port "
+        f"(a JVM is called hung after {hang_after:g} s)",
         *conditions,
+        *threads.evidence(),
     ]
     return _finding(
         ctid, "HG101", Severity.ERROR,
-        "futex-hang (suspected): the JVM is alive but never opened its ports, its threads "
-        "wait in futex, and it sees one CPU on a multi-core 2.6.32 node without a pin",
+        "futex-hang (suspected): the JVM is alive but never opened its ports, and it sees one "
+        "CPU on a multi-core 2.6.32 node without a pin"
+        + (f" ({threads.confidence})" if threads.confidence else ""),
         evidence=tuple(evidence),
         remediation=f"vzctl set {ctid} --cpumask 0 --save; kill -9 the JVM "
                     f"(pid {oldest.pid} in the container); vzctl restart {ctid}",
     )
+
+
+TICKS_PER_SECOND = 100  # USER_HZ: what /proc/PID/stat counts in on Linux
+MAIN_WORKING_SHARE = 0.5  # the main thread on a CPU half the window or more: it is working
+
+
+class ThreadWindow:
+    """What a JVM's threads did between two samples: the seed's signature is the launcher
+    (or main) thread blocked in an untimed futex wait that never wakes, and a thread that
+    cycles through ~1 s timed futex waits."""
+
+    def __init__(self, now: JavaProcess, before: JavaProcess, window: float) -> None:
+        self.window = window
+        earlier = {t.tid: t for t in before.threads}
+        self.pairs = [(t, earlier[t.tid]) for t in now.threads if t.tid in earlier]
+        ordered = sorted((t for t, _ in self.pairs), key=lambda t: t.tid)
+        # The launcher thread has the process's id; the Java main thread is the next one.
+        self.main = next((t for t in ordered if t.tid != now.pid), None)
+        self.launcher = next((t for t in ordered if t.tid == now.pid), None)
+        self.used = sum(t.cpu_ticks - b.cpu_ticks for t, b in self.pairs)
+
+    def _delta(self, thread: ThreadSample) -> tuple[int, int]:
+        before = next(b for t, b in self.pairs if t.tid == thread.tid)
+        return (thread.cpu_ticks - before.cpu_ticks,
+                thread.voluntary_switches - before.voluntary_switches)
+
+    @property
+    def main_working(self) -> bool:
+        if self.main is None:
+            return False
+        ticks, _ = self._delta(self.main)
+        return ticks >= MAIN_WORKING_SHARE * self.window * TICKS_PER_SECOND
+
+    def blocked(self) -> list[ThreadSample]:
+        """Parents waiting forever: in futex, not one wake-up in the window."""
+        return [t for t in (self.launcher, self.main) if t is not None and t.in_futex
+                and self._delta(t)[1] == 0]
+
+    def cycling(self) -> list[ThreadSample]:
+        """Threads that wake in futex and wait again, about once a second or more."""
+        return [t for t, _ in self.pairs if t.in_futex and self._delta(t)[1] > 0]
+
+    @property
+    def confidence(self) -> str:
+        if not self.pairs:
+            return "thread states unreadable"
+        if self.blocked() and self.cycling():
+            return "thread states match the hang"
+        return "thread states do not show the hang's pattern"
+
+    def evidence(self) -> list[str]:
+        if not self.pairs:
+            return ["thread states could not be read (the verdict rests on the conditions)"]
+        lines = [f"thread {t.tid} ({t.name}) waits in futex and did not wake in "
+                 f"{self.window:.1f} s: blocked like the hang's parent thread"
+                 for t in self.blocked()]
+        lines += [f"thread {t.tid} ({t.name}) cycles in timed waits: {self._delta(t)[1]} "
+                  f"wake-ups in {self.window:.1f} s" for t in self.cycling()[:3]]
+        waiting = sum(1 for t, _ in self.pairs if t.in_futex)
+        lines.append(f"{waiting} of {len(self.pairs)} threads wait in futex; the whole JVM used "
+                     f"{self.used / (self.window * TICKS_PER_SECOND):.0%} of a CPU in "
+                     f"{self.window:.1f} s, its main thread "
+                     f"{self._share(self.main)}")
+        return lines
+
+    def _share(self, thread: ThreadSample | None) -> str:
+        if thread is None:
+            return "unknown"
+        ticks, _ = self._delta(thread)
+        return f"{ticks / (self.window * TICKS_PER_SECOND):.0%} ({thread.state})"
 
 
 def _same_process(before: Container | None, process: JavaProcess) -> JavaProcess | None:
@@ -217,7 +300,9 @@ def _diagnose(ctid: str, expect: Expectation, container: Container,
               processes: tuple[JavaProcess, ...], missing: list[CheckResult],
               context: tuple[str, ...]) -> list[Finding]:
     """At the deadline: say plainly why each failed check failed."""
-    if not processes:
+    java_missing = [c for c in missing if c.kind == "listen" and c.ok is False
+                    and expect.java_port(_port(c))]
+    if java_missing and not processes:
         return [_finding(ctid, "HG102", Severity.ERROR,
                          f"no JVM runs in CT {ctid}: it exited or never started (see its logs)",
                          remediation=f"vzctl exec {ctid} ps axf; check the service's log")]
@@ -225,7 +310,15 @@ def _diagnose(ctid: str, expect: Expectation, container: Container,
     listening = sorted({s.port for p in processes if isinstance(p.listeners, tuple)
                         for s in p.listeners})
     for check in (c for c in missing if c.ok is False):
-        if check.kind == "listen" and check.detail.startswith("listening on"):
+        if check.kind == "listen" and not expect.java_port(_port(check)) \
+                and not check.detail.startswith("listening on"):
+            before = expect.program(_port(check)) or "a program"
+            findings.append(_finding(ctid, "HG108", Severity.ERROR,
+                                     f"{check.target} not listening: {before} held it before "
+                                     "the move and nothing opened it before the deadline",
+                                     remediation=f"vzctl exec {ctid} ps axf; check {before}'s "
+                                                 "service and log"))
+        elif check.kind == "listen" and check.detail.startswith("listening on"):
             findings.append(_finding(ctid, "HG104", Severity.ERROR,
                                      f"{check.target}: {check.detail}: reachable inside the "
                                      "container, not from outside"))
@@ -247,6 +340,10 @@ def _diagnose(ctid: str, expect: Expectation, container: Container,
             findings.append(_finding(ctid, "HG106", Severity.ERROR,
                                      f"{check.target}: {check.detail}"))
     return findings
+
+
+def _port(check: CheckResult) -> int:
+    return int(check.target.removeprefix("tcp/"))
 
 
 def _finding(ctid: str, rule: str, severity: Severity, message: str, *,

@@ -53,6 +53,7 @@ class Run:
     error: str | None = None  # the last reason the target could not be asked
     attempts: int = 0
     started: float = field(default_factory=time.monotonic)
+    stopped: bool = False  # a permanent error ended the sampling before the deadline
 
 
 def verify(transport: Transport, expectations: list[Expectation], *,
@@ -76,7 +77,14 @@ def verify(transport: Transport, expectations: list[Expectation], *,
                 connects=_connects(pending), attempts=1)
         except HavengateError as exc:
             run.error = str(exc)
+            if getattr(exc, "permanent", False):
+                run.stopped = True  # a host key or an auth refusal does not heal by waiting
+                return False
             return True
+        if node.vzctl_version is None:
+            run.error = f"{node.host} has no vzctl: it is not an OpenVZ node"
+            run.stopped = True
+            return False
         run.node, run.error = node, None
         for outcome in pending:
             _judge(outcome, node, end, hang_after, deadline_reached=False)
@@ -109,7 +117,7 @@ def verify(transport: Transport, expectations: list[Expectation], *,
         retrying(attempt)
     # The deadline: what is still pending is judged on the last sample, and diagnosed.
     for outcome in run.outcomes.values():
-        if not _final(outcome) and run.node is not None:
+        if not _final(outcome) and run.node is not None and not run.stopped:
             _judge(outcome, run.node, end, hang_after, deadline_reached=True)
     return run
 

@@ -8,7 +8,7 @@ See README.md in this directory for what is real, what is faked, and the lab's r
 """
 
 from .core import Container, Lab, LabError, Node, free_port, java_classpath, port_accepts
-from .fakevz import JavaSpec, default_conf, jvm_hangs, visible_cpus
+from .fakevz import JavaSpec, ServiceSpec, default_conf, jvm_hangs, visible_cpus
 
 __all__ = [
     "Container",
@@ -16,6 +16,7 @@ __all__ = [
     "Lab",
     "LabError",
     "Node",
+    "ServiceSpec",
     "default_conf",
     "free_port",
     "java_classpath",

@@ -493,6 +493,7 @@ class Node:
         java: Iterable[JavaSpec] = (),
         private_files: dict[str, str | bytes] | None = None,
         ip: str | None = None,
+        services: Iterable[fakevz.ServiceSpec] = (),
     ) -> Container:
         """Create a container: CTID.conf (default: ``default_conf``), its private area with
         ``private_files``, what it runs; started at once when ``running``."""
@@ -502,7 +503,8 @@ class Node:
         address = fakevz.lab_ip(ip) if ip else None
         self.write_conf(ctid, conf if conf is not None else fakevz.default_conf(ctid, ip=address))
         self._write_private(ctid, private_files or {})
-        meta = {"java": [spec.to_json() for spec in java], "ip": address}
+        meta = {"java": [spec.to_json() for spec in java],
+                "services": [service.to_json() for service in services], "ip": address}
         self._lab_op("register", ctid, input=json.dumps(meta).encode())
         container = Container(self, ctid, address)
         if running:

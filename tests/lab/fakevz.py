@@ -113,6 +113,12 @@ class JavaSpec:
     mode: str = "normal"
     port_override: list[int] | None = None
     name: str = "app"
+    # Share of one CPU the program burns: while it starts (``delay`` seconds, a slow
+    # starter), or, hung, in a metrics thread that keeps working (a hung JVM is not idle).
+    busy: float = 0.0
+    # None: the lab's hang rule decides; False: this program never hangs (the bug does not
+    # strike every JVM), whatever the rule says.
+    hangs: bool | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in JAVA_MODES:
@@ -347,9 +353,58 @@ def jvm_hangs(kernel: str, node_cpus: int, seen: int, cpumask: str | None, flags
     )
 
 
+@dataclass
+class ServiceSpec:
+    """A program that is not Java (nginx, a mail server): it listens on ``ports`` under its
+    own name, as /proc shows it (the name of the file it runs)."""
+
+    name: str
+    ports: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,14}", self.name) or self.name.startswith("java"):
+            raise ValueError(f"ServiceSpec.name must be a short plain name, not {self.name!r}")
+        self.ports = [int(p) for p in self.ports]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> ServiceSpec:
+        return cls(**data)
+
+
+SERVICE_CODE = (
+    "import socket,sys,threading\n"
+    "def serve(s):\n"
+    "    while True:\n"
+    "        c,_=s.accept(); c.sendall(b'HTTP/1.0 200 OK\\r\\nContent-Length: 3\\r\\n\\r\\nok\\n');"
+    " c.close()\n"
+    "for p in sys.argv[1:]:\n"
+    "    s=socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+    "    s.bind(('::',int(p))); s.listen(16); threading.Thread(target=serve,args=(s,)).start()\n"
+)
+
+
+def start_service(node: FakeNode, ctid: str, pid1: int, service: ServiceSpec) -> int:
+    """Start a non-Java listener in the container, named as the service (a link to the lab's
+    Python interpreter called ``nginx`` runs as ``nginx`` in /proc)."""
+    program = node.root / "services" / service.name
+    program.parent.mkdir(exist_ok=True)
+    if not program.exists():
+        program.symlink_to(sys.executable)
+    with open(node.root / "logs" / f"ct{ctid}-{service.name}.log", "ab") as log:
+        process = subprocess.Popen(
+            ["nsenter", "-t", str(pid1), "-n", "-p", "-m", "-u", "--", str(program), "-I", "-S",
+             "-c", SERVICE_CODE, *map(str, service.ports)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    return process.pid
+
+
 def effective_mode(spec: JavaSpec, hangs: bool) -> str:
-    """``hang`` whenever the rule says so, else the spec's own mode."""
-    if hangs:
+    """``hang`` whenever the rule says so (unless the spec is immune), else its own mode."""
+    if hangs and spec.hangs is not False:
         return "hang"
     return "normal" if spec.mode == "port_override" else spec.mode
 
@@ -774,7 +829,8 @@ def write_control(node: FakeNode, ctid: str, index: int, spec: JavaSpec, mode: s
     """The LabServer control file of one program."""
     path = node.ct_dir(ctid) / f"program-{index}.ctl"
     ports = ",".join(str(p) for p in spec.listen_ports())
-    path.write_text(f"name={spec.name}\nmode={mode}\nbind={spec.bind}\ndelay={spec.delay}\nports={ports}\n")
+    path.write_text(f"name={spec.name}\nmode={mode}\nbind={spec.bind}\ndelay={spec.delay}\n"
+                    f"busy={spec.busy}\nports={ports}\n")
     return path
 
 
@@ -856,6 +912,11 @@ def _boot(node: FakeNode, ctid: str, values: dict[str, str], entry: dict) -> Non
             argv = java_argv(node, spec, seen, write_control(node, ctid, index, spec, mode), ctid)
             launcher = start_java(node, ctid, pid1, index, argv, spec.name)
             entry["programs"].append({"name": spec.name, "mode": mode, "launcher_pid": launcher})
+        for raw in entry.get("services", []):
+            service = ServiceSpec.from_json(raw)
+            launcher = start_service(node, ctid, pid1, service)
+            entry["programs"].append({"name": service.name, "mode": "service",
+                                      "launcher_pid": launcher})
     except Exception:
         kill_container(entry)
         raise
@@ -1625,7 +1686,8 @@ class Migration:
         if self.ssh(f"tar -C {shlex.quote(private)} -xf -", _tar_of(Path(private))).returncode != 0:
             return self.fail(MIG_ERR_COPY, "Failed to sync container private areas")
         entry = node.read_state().get("containers", {}).get(ctid, {})
-        meta = json.dumps({"java": entry.get("java", []), "ip": entry.get("ip")}).encode()
+        meta = json.dumps({"java": entry.get("java", []), "services": entry.get("services", []),
+                           "ip": entry.get("ip")}).encode()
         if self.ssh(f"fakevz-lab receive {ctid}", meta).returncode != 0:
             return self.fail(MIG_ERR_COPY, "Failed to copy the lab's container metadata")
         was_running = node.running(ctid) is not None
@@ -1710,13 +1772,14 @@ def tool_lab(node: FakeNode, args: list[str]) -> int:
 def lab_register(node: FakeNode, ctid: str, meta: dict) -> int:
     """Record what a container runs (Java programs) and its lab address."""
     specs = [JavaSpec.from_json(raw).to_json() for raw in meta.get("java", [])]
+    services = [ServiceSpec.from_json(raw).to_json() for raw in meta.get("services", [])]
     address = lab_ip(meta["ip"]) if meta.get("ip") else None
     with node.locked_state() as state:
         entry = node.ct_entry(state, ctid)
         if node.is_running(entry):
             node.error("Container is already running")
             return VZ_VE_RUNNING
-        entry.update(java=specs, ip=address)
+        entry.update(java=specs, services=services, ip=address)
     return 0
 
 

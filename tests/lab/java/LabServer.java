@@ -45,7 +45,7 @@ public final class LabServer {
                 System.exit(1);
                 return;
             case "hang":
-                hang(name);
+                hang(name, busy(options));
                 return;
             case "normal":
                 break;
@@ -54,7 +54,10 @@ public final class LabServer {
                 System.exit(2);
         }
         long delayMillis = (long) (Double.parseDouble(options.getOrDefault("delay", "0")) * 1000);
-        if (delayMillis > 0) {
+        double busy = busy(options);
+        if (delayMillis > 0 && busy > 0) {
+            burn(busy, System.nanoTime() + delayMillis * 1_000_000L);  // a slow starter works
+        } else if (delayMillis > 0) {
             Thread.sleep(delayMillis);
         }
         InetAddress bind = bindAddress(options.getOrDefault("bind", "*"));
@@ -139,8 +142,39 @@ public final class LabServer {
         }
     }
 
-    private static void hang(String name) throws InterruptedException {
+    private static double busy(Map<String, String> options) {
+        return Math.max(0.0, Math.min(1.0, Double.parseDouble(options.getOrDefault("busy", "0"))));
+    }
+
+    /** Use {@code share} of one CPU until {@code untilNanos}: spin, then sleep, in 100 ms slices. */
+    private static void burn(double share, long untilNanos) {
+        long sink = 0;
+        while (System.nanoTime() < untilNanos) {
+            long sliceEnd = System.nanoTime() + (long) (share * 100_000_000L);
+            while (System.nanoTime() < sliceEnd) {
+                sink += sink * 31 + 7;
+            }
+            long rest = (long) ((1.0 - share) * 100);
+            if (rest > 0) {
+                try {
+                    Thread.sleep(rest);
+                } catch (InterruptedException ignored) {
+                    // keep working
+                }
+            }
+        }
+        if (sink == 42) {
+            System.out.println("");  // keep the JIT from dropping the loop
+        }
+    }
+
+    private static void hang(String name, double busy) throws InterruptedException {
         Runtime.getRuntime().addShutdownHook(new Thread(LabServer::blockForever, "lab-hang-hook"));
+        if (busy > 0) {  // a hung JVM keeps its other threads: metrics, a scheduler, GC
+            Thread metrics = new Thread(() -> burn(busy, Long.MAX_VALUE), "lab-metrics");
+            metrics.setDaemon(true);
+            metrics.start();
+        }
         for (int i = 0; i < 3; i++) {
             Thread parked = new Thread(() -> {
                 while (true) {
