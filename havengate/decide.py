@@ -32,6 +32,7 @@ class Verdict(str, enum.Enum):
     UNKNOWN = "unknown"
     VERIFIED = "verified"  # after the move: every expected port and check answered
     FAILED = "failed"  # after the move: something expected is not there
+    USAGE_ERROR = "usage-error"  # refused before anything was done (a minimal report)
 
 
 class ExitCode(enum.IntEnum):
@@ -99,4 +100,5 @@ EXIT_CODES = {
     Verdict.UNKNOWN: ExitCode.UNKNOWN,
     Verdict.VERIFIED: ExitCode.GO,
     Verdict.FAILED: ExitCode.NO_GO,
+    Verdict.USAGE_ERROR: ExitCode.USAGE,
 }

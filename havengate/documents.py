@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import json
 import stat
+import sys
 import types
 import typing
 from functools import cache
@@ -48,12 +49,21 @@ def validate(document: Any, name: str, source: str = "document") -> None:
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024  # far above any real facts file; /dev/zero is not one
 
 
+STDIO = "-"  # as a file name: standard input (documents read) or output (reports written)
+
+
 def read_json(path: Path, name: str) -> Any:
-    """A JSON file, validated against ``schemas/<name>.schema.json``.
+    """A JSON file, validated against ``schemas/<name>.schema.json``; ``-`` is stdin.
 
     Only a regular file is read (a FIFO or a device would block or never end), and never
     more than MAX_DOCUMENT_BYTES: a larger file is refused, not cut.
     """
+    if str(path) == STDIO:
+        data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise DocumentError(f"standard input is larger than {MAX_DOCUMENT_BYTES // 2**20} "
+                                f"MiB: not a {name} document havengate reads")
+        return parse_json(data, name, "standard input")
     try:
         info = path.stat()
     except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +17,7 @@ from havengate.report import FORMATTERS
 EXAMPLES = Path(__file__).parent.parent / "examples"
 MASTER = EXAMPLES / "master-2.6.24.facts.json"
 SLAVE = EXAMPLES / "slave-2.6.32.facts.json"
+HAVENGATE = shutil.which("havengate") or "havengate"
 OFFLINE = ["--source-facts", str(MASTER), "--target-facts", str(SLAVE)]
 
 
@@ -149,3 +151,43 @@ def test_installed_console_script():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result.stderr
     validate(json.loads(result.stdout), "report")
+
+
+def test_standard_input_and_output_work_in_a_shell_pipeline(tmp_path):
+    """`--source-facts -` reads stdin, `-o -` writes stdout (it once made a file named -)."""
+    pipeline = (f"cat {MASTER} | {HAVENGATE} check --source-facts - --target-facts {SLAVE} "
+                "--format json -o - | python3 -c 'import json,sys; "
+                "print(json.load(sys.stdin)[\"verdict\"])'")
+    result = subprocess.run(["sh", "-c", pipeline], capture_output=True, text=True, timeout=60,
+                            cwd=tmp_path)
+    assert result.stdout.strip() == "no-go", result.stderr
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize(("command", "absent"), [
+    ("revert", "--timeout"), ("revert", "--command-timeout"), ("verify", "--command-timeout"),
+    ("journal", "--ssh-config"),
+])
+def test_help_offers_only_what_a_command_reads(capsys, command, absent):
+    assert main([command, "--help"]) == 0
+    offered = re.findall(r"(?<![\w-])(--[a-z-]+)", capsys.readouterr().out)
+    assert offered and absent not in offered
+
+
+@pytest.mark.parametrize("fmt", ["json", "junit"])
+def test_a_refused_command_still_leaves_a_report_for_ci(capsys, tmp_path, fmt):
+    target = tmp_path / f"report.{fmt}"
+    code = main(["check", "--source-facts", str(tmp_path / "missing.json"), "--target-facts",
+                 str(SLAVE), "--format", fmt, "-o", str(target)])
+    assert code == 2
+    text = target.read_text()
+    if fmt == "json":
+        report = json.loads(text)
+        validate(report, "report")
+        assert (report["verdict"], report["exit_code"]) == ("usage-error", 2)
+        assert "missing.json" in report["errors"][0]
+    else:
+        assert 'value="usage-error"' in text and "missing.json" in text
+    code = main(["check", "--no-such-option", "--format", "json", "-o", str(target)])
+    assert code == 2 and json.loads(target.read_text())["verdict"] == "usage-error" \
+        if fmt == "json" else code == 2

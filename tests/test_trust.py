@@ -252,3 +252,30 @@ def test_a_silent_node_is_said_to_send_no_banner(lab, silent):
     result = havengate(lab, "facts", silent, "--connect-timeout", "1", timeout=60)
     assert result.returncode == 3
     assert "no SSH banner within 1 s" in result.stderr, result.stderr
+
+
+def test_verify_keeps_its_deadline_against_a_node_that_never_answers(lab, silent, tmp_path):
+    checks = tmp_path / "config.json"
+    checks.write_text(json.dumps({"verify": {"containers": {"101": {
+        "tcp": [61616], "addresses": ["10.200.9.1"]}}}}))
+    started = time.monotonic()
+    result = havengate(lab, "verify", "101", "--target", silent, "--timeout", "3",
+                       "--config", str(checks), "--state-dir", str(tmp_path), timeout=60)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 3, result.stderr
+    assert elapsed < 3 + 1.5, f"verify --timeout 3 took {elapsed:.1f} s"  # the connect was 10 s
+
+
+def test_revert_keeps_the_files_owner_whatever_the_journal_says(lab, tmp_path):
+    stopped_java(lab, "master", "308", default_conf("308", cpus=1))
+    master = lab.nodes["master"]
+    assert havengate(lab, "patch", "308", "--host", "master", "--target", "slave",
+                     "--state-dir", str(tmp_path)).returncode == 0
+    journal = tmp_path / "journal.jsonl"
+    events = [json.loads(line) for line in journal.read_text().splitlines()]
+    events[0]["previous"].update(uid=1000, gid=1000, mode="4777")  # the digest covers bytes only
+    journal.write_text("".join(json.dumps(e) + "\n" for e in events))
+    assert havengate(lab, "revert", "308", "--host", "master",
+                     "--state-dir", str(tmp_path)).returncode == 0
+    owner = master.run(["stat", "-c", "%u %g %a", "/etc/vz/conf/308.conf"]).stdout.decode().split()
+    assert owner == ["0", "0", "644"]

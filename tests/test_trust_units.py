@@ -414,3 +414,59 @@ def test_every_guarantee_in_the_readme_names_a_test_that_exists():
     named = set(re.findall(r"`(test_[a-z0-9_]+)`", section))
     sources = "".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
     assert named and not [name for name in named if f"def {name}(" not in sources]
+
+
+# ----- what the review of this work found
+
+def test_a_conf_without_its_text_is_refused(capsys, tmp_path):
+    """Deleting CPUS from a conf's values and nulling its text once gave GO."""
+    document = json.loads(MASTER.read_text())
+    conf = document["node"]["containers"][0]["conf"]
+    conf["text"] = None
+    del conf["values"]["CPUS"]
+    conf["cpus"] = None
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(document))
+    code, _, err = run(capsys, "check", "--source-facts", str(path), "--target-facts", str(SLAVE))
+    assert code == 2 and "containers[0].conf.text" in err
+
+
+def test_an_empty_cpumask_is_no_setting_and_vz_conf_supplies_it():
+    merged = on_node(parse_ctid_conf('CPUS="1"\nCPUMASK=""\n', "101"), VZ_CONF, "101")
+    assert (merged.cpus, merged.cpumask.text, merged.inherited) == (1, "0-3", ("CPUMASK",))
+
+
+def test_the_source_side_is_predicted_with_the_sources_vz_conf_not_the_targets():
+    from dataclasses import replace
+
+    stopped = container("103", 'HOSTNAME="a"\n', running=False, files=("path usr/bin/java",))
+    source = replace(node(cpus=4, containers=(stopped,), host="old2632"), vz_conf=None)
+    target = replace(node(cpus=8), vz_conf=parse_ctid_conf('CPUS="1"\n', GLOBAL_CONF_VEID))
+    (assessment,) = assess(source, target)
+    assert (assessment.cpus_seen_now, assessment.cpus_seen_after) == (4, 1)
+    assert any(f.rule == "HG004" and "4 -> 1" in f.message for f in assessment.findings)
+
+
+def test_remediation_values_are_judged_on_the_target_itself():
+    from havengate.act.vet import file_vetter
+
+    ct = container("101", 'CPUS="1"\n', jvms=(jvm(),), cpus_seen=1)
+    target = node(cpus=4, containers=(ct,))
+    vet = file_vetter(target, target, ct, force=False)
+    vet(b'CPUS="1"\nCPUMASK="0"\n')  # a pin: passes
+    for bad in (b'CPUS="1"\nCPUMASK="0-3"\n', b'CPUS="1"\n'):
+        with pytest.raises(PlanRefused, match="HG001"):
+            vet(bad)
+    with pytest.raises(PlanRefused, match="HG002"):
+        vet(b'CPUS="1"\nCPUMASK="7"\n')
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_an_ssh_config_that_is_no_regular_file_is_refused_not_read_forever(capsys, tmp_path,
+                                                                           kind):
+    path = Path("/dev/zero")
+    if kind == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    code, _, err = run(capsys, "facts", "somewhere", "--ssh-config", str(path))
+    assert code == 2 and "not a regular file" in err

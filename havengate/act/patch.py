@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from havengate.act import remote
@@ -79,8 +80,10 @@ def _crashpoint(name: str) -> None:
 def patch_container(
     transport: Transport, ctid: str, settings: PatchSettings, journal: Journal, *,
     vzctl_version: tuple[int, ...] | Unknown | None, rule: str = "HG001", dry_run: bool = False,
-    lock_wait: float = DEFAULT_LOCK_WAIT,
+    lock_wait: float = DEFAULT_LOCK_WAIT, vet: Callable[[bytes], None] | None = None,
 ) -> Outcome:
+    """``vet`` judges the exact bytes about to be written (read under the lock) and raises
+    to refuse them; nothing is journaled or written before it has passed."""
     host = remote.node_name(transport)
     path = conf_path(ctid)
     lock = contextlib.nullcontext() if dry_run else transport.lock(lock_path(ctid), lock_wait)
@@ -91,6 +94,8 @@ def patch_container(
         if not plan.needed:
             notes.append(f"{path} already holds {_values_text(settings.values())}: nothing to do")
             return Outcome(host, ctid, "already", plan, notes=notes, final=current.data)
+        if vet is not None:
+            vet(plan.intended)
         if dry_run:
             return Outcome(host, ctid, "planned", plan, method=plan.method.value,
                            notes=notes, diff=describe(plan))
@@ -212,8 +217,9 @@ def revert_container(
             raise RevertRefused(
                 f"{host}: {entry.path} changed since patch {entry.id} (sha256 {digest[:12]}…); "
                 "not reverting: --force restores the bytes from before the patch anyway")
-        restore = remote.ConfFile(path=entry.path, data=current.data, mode=entry.mode,
-                                  uid=entry.uid, gid=entry.gid)
+        # The journal vouches for the bytes (their sha256), not for an owner or a mode: the
+        # file keeps the ones it has now, so an edited journal cannot hand it to a user.
+        restore = current
         if dry_run:
             return Outcome(host, ctid, "planned", journal_id=entry.id,
                            diff=_diff(entry.path, current.data, entry.previous))

@@ -119,11 +119,11 @@ def read_conf(transport: Transport, path: str) -> ConfFile:
 def stage(transport: Transport, target: ConfFile, data: bytes) -> str:
     """Write ``data`` beside ``target`` (not yet in place); returns the staging path.
 
-    The old mode is kept, but never with write access for group or others: vzmigrate
-    and the init scripts source this file as root.
+    The old mode is kept, but never with write access for group or others, nor setuid,
+    setgid or sticky bits: vzmigrate and the init scripts source this file as root.
     """
     staged = staging_path(target.path)
-    mode = f"{int(target.mode, 8) & 0o7755:o}"
+    mode = f"{int(target.mode, 8) & 0o755:o}"
     result = _run(transport, _STAGE, staged, mode, str(target.uid), str(target.gid),
                   base64.b64encode(data).decode())
     if result.exited != 0:

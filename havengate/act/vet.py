@@ -7,11 +7,13 @@ same rules as ``check`` (HG001, HG002), with Java assumed: a patch is made for a
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from havengate.act.plan import PatchSettings, rewrite_conf
 from havengate.assess import assess_container
-from havengate.assess.finding import Finding, Severity
+from havengate.assess.finding import Severity
 from havengate.errors import UsageError
 from havengate.facts.ctconf import parse_ctid_conf
 from havengate.facts.model import (
@@ -24,6 +26,7 @@ from havengate.facts.model import (
     Unknown,
 )
 
+log = logging.getLogger("havengate")
 VALUE_RULES = frozenset({"HG001", "HG002"})  # the rules the written values decide
 _ASSUMED_JAVA = ("(Java assumed: the patch is made for a JVM)",)
 
@@ -51,16 +54,16 @@ def multicore_2632(cpus: int, host: str = "the target") -> NodeFacts:
 
 
 def residual_risks(source: NodeFacts, target: NodeFacts, container: Container,
-                   settings: PatchSettings) -> tuple[Finding, ...]:
-    """The error findings the container would still have after the patch."""
-    if isinstance(container.conf, Unknown):
-        return ()  # nothing to judge; the patch step itself refuses an unreadable file
-    planned = replace(container, status="stopped", conf=planned_conf(container.conf, settings,
-                                                                     container.ctid),
-                      cpus_seen=Unknown("planned"), java_processes=Unknown("planned"),
-                      java_files=_ASSUMED_JAVA)
-    findings = assess_container(source, target, planned).findings
-    return tuple(f for f in findings if f.rule in VALUE_RULES and f.severity == Severity.ERROR)
+                   planned: CtConf | Unknown) -> tuple[str, ...]:
+    """Why the container would still be at risk with ``planned`` as its CTID.conf."""
+    if isinstance(planned, Unknown):
+        return (f"its CTID.conf could not be read ({planned.reason}), so the patch cannot be "
+                "judged",)
+    judged = replace(container, status="stopped", conf=planned, cpus_seen=Unknown("planned"),
+                     java_processes=Unknown("planned"), java_files=_ASSUMED_JAVA)
+    findings = assess_container(source, target, judged).findings
+    return tuple(f"{f.rule} {f.message}" for f in findings
+                 if f.rule in VALUE_RULES and f.severity == Severity.ERROR)
 
 
 def refuse_unsafe(source: NodeFacts, target: NodeFacts, plans: dict[str, PatchSettings],
@@ -72,9 +75,28 @@ def refuse_unsafe(source: NodeFacts, target: NodeFacts, plans: dict[str, PatchSe
         container = source.container(ctid)
         if container is None:
             continue
-        for finding in residual_risks(source, target, container, settings):
-            values = " ".join(f'{k}="{v}"' for k, v in settings.values().items())
-            reasons.append(f"CT {ctid} with {values}: {finding.rule} {finding.message}")
+        planned = (container.conf if isinstance(container.conf, Unknown)
+                   else planned_conf(container.conf, settings, ctid))
+        values = " ".join(f'{k}="{v}"' for k, v in settings.values().items())
+        reasons += [f"CT {ctid} with {values}: {why}"
+                    for why in residual_risks(source, target, container, planned)]
+    return _refused(reasons, force)
+
+
+def file_vetter(source: NodeFacts, target: NodeFacts, container: Container, *,
+                force: bool) -> Callable[[bytes], None]:
+    """The same judgement on the exact bytes a patch is about to write, read under the
+    node's lock (the file may have changed since the probe)."""
+    def vet(intended: bytes) -> None:
+        planned = parse_ctid_conf(intended.decode("utf-8", "replace"), container.ctid)
+        reasons = [f"CT {container.ctid}: {why}"
+                   for why in residual_risks(source, target, container, planned)]
+        for reason in _refused(reasons, force):
+            log.warning("--force: %s", reason)
+    return vet
+
+
+def _refused(reasons: list[str], force: bool) -> list[str]:
     if reasons and not force:
         raise PlanRefused("; ".join(reasons) + " -- the patch would not fix it; nothing was "
                           "written (--force writes it anyway)")

@@ -12,12 +12,17 @@ import logging
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from havengate import __version__
 from havengate.cli import check, patch, verify
-from havengate.cli.options import check_output, close_transports, log
-from havengate.decide import ExitCode
+from havengate.cli.options import ReportNotWritten, check_output, close_transports, emit, log
+from havengate.decide import ExitCode, Verdict
+from havengate.documents import STDIO
 from havengate.errors import HavengateError
+from havengate.gate import build_report
+from havengate.report import FORMATTERS
 
 DESCRIPTION = """\
 Pre/post-migration gate for OpenVZ container moves.
@@ -30,6 +35,9 @@ fix (journaled, revertible).
 
 exit codes: 0 go | 1 no-go | 2 usage/config error | 3 could not assess
 """
+
+
+COMMANDS = ("check", "facts", "patch", "revert", "journal", "verify")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,15 +64,48 @@ def _configure_logging(verbose: bool, quiet: bool) -> None:
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
+def _usage_report(words: list[str], message: str) -> None:
+    """A refused command still leaves a document where CI looks for one (-o FILE, or
+    --format json|junit on stdout): verdict usage-error, exit code 2, the reason."""
+    output = _option(words, "-o", "--output")
+    fmt = _option(words, "--format")
+    if output is None and fmt not in ("json", "junit"):
+        return
+    command = next((w for w in words if w in COMMANDS), "havengate")
+    policy = _option(words, "--policy")
+    if policy not in ("block", "warn", "patch"):
+        policy = {"patch": "patch", "revert": "patch", "verify": "verify"}.get(command, "block")
+    report = build_report(command, policy, [], source=None, target=None, errors=[message])
+    report = replace(report, verdict=Verdict.USAGE_ERROR.value, exit_code=int(ExitCode.USAGE))
+    renderer = FORMATTERS.get(fmt or "text", FORMATTERS["json"])
+    with contextlib.suppress(HavengateError, OSError):
+        emit(renderer(report), None if output in (None, STDIO) else Path(output))
+
+
+def _option(words: list[str], *names: str) -> str | None:
+    """The value of the last of ``names`` in ``words`` (``--x V`` or ``--x=V``)."""
+    value = None
+    for index, word in enumerate(words):
+        for name in names:
+            if word == name and index + 1 < len(words):
+                value = words[index + 1]
+            elif word.startswith(f"{name}="):
+                value = word.partition("=")[2]
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # An argument or a file name that is not UTF-8 (a lone surrogate) must still print in an
     # error message; Python's own stderr does this, a stream it was handed may not.
     with contextlib.suppress(AttributeError, ValueError):
         sys.stderr.reconfigure(errors="backslashreplace")
     parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help/--version exit 0
+        if exc.code == ExitCode.USAGE:
+            _usage_report(words, "the command line was refused (see the message above)")
         return int(exc.code or 0)
     _configure_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
     try:
@@ -72,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except HavengateError as exc:
         print(f"havengate: error: {exc}", file=sys.stderr)
+        if exc.exit_code == ExitCode.USAGE and not isinstance(exc, ReportNotWritten):
+            _usage_report(words, str(exc))
         return int(exc.exit_code)
     except KeyboardInterrupt:
         close_transports()

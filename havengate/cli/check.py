@@ -8,10 +8,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from havengate.act import failed
 from havengate.act.journal import Journal
 from havengate.act.patch import patch_container
-from havengate.act.vet import multicore_2632, refuse_unsafe
+from havengate.act.vet import file_vetter, multicore_2632
 from havengate.cli.options import (
     Unassessable,
     act_on,
@@ -22,11 +21,13 @@ from havengate.cli.options import (
     output_group,
     patch_flags,
     patch_group,
+    render,
     ssh_group,
     state_group,
 )
 from havengate.config import load_config
 from havengate.decide import ExitCode, Policy, PolicyConfig, UnrecognisedKernel
+from havengate.documents import STDIO
 from havengate.errors import UsageError
 from havengate.facts.ctconf import parse_ctid_conf
 from havengate.facts.document import facts_document, load_facts
@@ -34,7 +35,6 @@ from havengate.facts.model import Container, NodeFacts, Unknown
 from havengate.facts.probe import Mode
 from havengate.gate import NodeFailure, Patcher, gather, run_check
 from havengate.quoting import validate_ctid
-from havengate.report import FORMATTERS
 from havengate.report.model import PatchSummary
 from havengate.state import StateError, record_baselines
 
@@ -62,7 +62,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     source = check.add_mutually_exclusive_group(required=True)
     source.add_argument("--source", type=host_argument, metavar="HOST", help="node the containers move from")
     source.add_argument("--source-facts", type=Path, metavar="FILE",
-                        help="saved facts of the source (havengate facts HOST -o FILE)")
+                        help="saved facts of the source (havengate facts HOST -o FILE); "
+                             "- reads standard input")
     target = check.add_mutually_exclusive_group(required=True)
     target.add_argument("--target", type=host_argument, metavar="HOST", help="node the containers move to")
     target.add_argument("--target-facts", type=Path, metavar="FILE",
@@ -94,6 +95,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def command_check(args: argparse.Namespace) -> int:
     ctids = tuple(validate_ctid(ctid) for ctid in args.ctids)
+    if str(args.source_facts) == str(args.target_facts) == STDIO:
+        raise UsageError("--source-facts - and --target-facts -: standard input holds one "
+                         "document; give the other as a file")
     policy = Policy(args.policy)
     if policy == Policy.PATCH and not args.source:
         raise UsageError("--policy patch changes the source's CTID.conf: it needs --source HOST, "
@@ -120,9 +124,7 @@ def command_check(args: argparse.Namespace) -> int:
             log.info("recorded %d port baseline(s) in %s", len(written), args.state_dir)
         except StateError as exc:
             log.warning("baseline not recorded: %s (the report still lists the ports)", exc)
-    emit(FORMATTERS[args.format](report), args.output,
-         verdict=f"{report.verdict} (exit {report.exit_code})")
-    return report.exit_code
+    return render(report, args)
 
 
 STALE_AFTER = timedelta(days=1)
@@ -154,18 +156,16 @@ def _patcher(args: argparse.Namespace, source: NodeFacts, target, config) -> Pat
     target_cpus = target.cpus if isinstance(target, NodeFacts) and isinstance(target.cpus, int) \
         else None
 
+    judged_on = target if isinstance(target, NodeFacts) else multicore_2632(target_cpus or 2)
+
     def patch(container: Container) -> tuple[PatchSummary, Container | None]:
         settings = config.patch_settings(container.ctid, patch_flags(args))
-        try:
-            refuse_unsafe(source, target if isinstance(target, NodeFacts)
-                          else multicore_2632(target_cpus or 2),
-                          {container.ctid: settings.validated(target_cpus)}, force=False)
-        except UsageError as exc:
-            return failed(source.host, str(exc)), None
+        vet = file_vetter(source, judged_on, container, force=False)  # values that fix it only
         log.info("patching CT %s on %s ...", container.ctid, source.host)
         outcome, summary, _ = act_on(args.source, args, lambda t: patch_container(
             t, container.ctid, settings.validated(target_cpus), journal,
-            vzctl_version=source.vzctl_version, dry_run=args.dry_run, lock_wait=args.lock_wait))
+            vzctl_version=source.vzctl_version, dry_run=args.dry_run, lock_wait=args.lock_wait,
+            vet=vet))
         if outcome is None or outcome.status == "planned":
             return summary, None
         new_conf = parse_ctid_conf(outcome.final.decode("utf-8", "replace"), container.ctid)

@@ -8,19 +8,22 @@ import math
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from havengate.act import failed, summarise
 from havengate.act.patch import DEFAULT_LOCK_WAIT, Outcome
 from havengate.act.plan import MAX_CPUS
 from havengate.decide import ExitCode
+from havengate.documents import STDIO
 from havengate.errors import HavengateError, UsageError
 from havengate.facts.collect import PROBE_TIMEOUT, collect_node
 from havengate.facts.model import NodeFacts
 from havengate.facts.probe import DEFAULT_STEP_TIMEOUT
 from havengate.report import FORMATTERS
-from havengate.report.model import PatchSummary
+from havengate.report.model import PatchSummary, Report
 from havengate.state import DEFAULT_STATE_DIR
 from havengate.transport import LOCAL, SshOptions, Transport, open_transport, validate_host
 
@@ -62,7 +65,9 @@ def host_argument(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def ssh_group(probe_timeout: bool = True) -> argparse.ArgumentParser:
+def ssh_group(probe: bool = True) -> argparse.ArgumentParser:
+    """SSH options; ``probe``: the command probes nodes, so it offers the probe's limits
+    (a command that does not read an option does not offer it)."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("SSH")
     group.add_argument("--ssh-config", type=Path, metavar="FILE",
@@ -75,14 +80,14 @@ def ssh_group(probe_timeout: bool = True) -> argparse.ArgumentParser:
                             "(a changed key is still refused)")
     group.add_argument("--connect-timeout", type=positive_float, default=10.0, metavar="SECONDS",
                        help="SSH connect/auth timeout (default: 10)")
-    if probe_timeout:
+    if probe:
         group.add_argument("--timeout", type=positive_float, default=PROBE_TIMEOUT,
                            metavar="SECONDS",
                            help=f"limit for a node's whole probe (default: {PROBE_TIMEOUT:g})")
-    group.add_argument("--command-timeout", type=positive_int, default=DEFAULT_STEP_TIMEOUT,
-                       metavar="SECONDS",
-                       help="limit for each command on a node that may hang, such as "
-                            f"vzctl exec2 into a container (default: {DEFAULT_STEP_TIMEOUT})")
+        group.add_argument("--command-timeout", type=positive_int, default=DEFAULT_STEP_TIMEOUT,
+                           metavar="SECONDS",
+                           help="limit for each command on a node that may hang, such as "
+                                f"vzctl exec2 into a container (default: {DEFAULT_STEP_TIMEOUT})")
     return parent
 
 
@@ -93,7 +98,7 @@ def output_group(with_format: bool = True) -> argparse.ArgumentParser:
         group.add_argument("--format", choices=sorted(FORMATTERS), default="text",
                            help="report format (default: text)")
     group.add_argument("-o", "--output", type=Path, metavar="FILE",
-                       help="write the document to FILE instead of stdout")
+                       help="write the document to FILE instead of stdout (- is stdout)")
     group.add_argument("-v", "--verbose", action="store_true", help="debug logs on stderr")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return parent
@@ -190,18 +195,33 @@ class ReportNotWritten(HavengateError):
 
 def check_output(output: Path | None) -> None:
     """Refuse an -o FILE that cannot be written before any node is touched."""
-    if output is None:
+    if output is None or str(output) == STDIO:
         return
-    if output.is_dir():
-        raise UsageError(f"-o {output}: is a directory; nothing was done")
-    if output.exists():
-        writable = os.access(output, os.W_OK)
-    else:
-        parent = output.parent if str(output.parent) else Path(".")
-        writable = parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
+    try:
+        if output.is_dir():
+            raise UsageError(f"-o {output}: is a directory; nothing was done")
+        if output.exists():
+            writable = os.access(output, os.W_OK)
+        else:
+            parent = output.parent if str(output.parent) else Path(".")
+            writable = parent.is_dir() and os.access(parent, os.W_OK | os.X_OK)
+    except OSError as exc:  # e.g. a directory on the way we may not search
+        raise UsageError(f"-o {output}: {exc.strerror or exc}; nothing was done") from exc
     if not writable:
         raise UsageError(f"-o {output}: cannot be written (permissions, or no such directory); "
                          "nothing was done")
+
+
+_STARTED = time.monotonic()  # the command's own clock, for the report's duration
+
+
+def render(report: Report, args: argparse.Namespace) -> int:
+    """The one way a command ends: its report (with how long it took) in the format asked,
+    to stdout or -o FILE; returns the report's exit code."""
+    report = replace(report, duration_seconds=round(time.monotonic() - _STARTED, 3))
+    emit(FORMATTERS[args.format](report), args.output,
+         verdict=f"{report.verdict} (exit {report.exit_code})")
+    return report.exit_code
 
 
 def emit(document: str, output: Path | None, *, verdict: str | None = None) -> None:
@@ -210,7 +230,7 @@ def emit(document: str, output: Path | None, *, verdict: str | None = None) -> N
     A FILE that fails after all (disk full, say) never hides what was done: the document
     goes to stdout instead, and the error names the verdict it carries.
     """
-    if output is None:
+    if output is None or str(output) == STDIO:
         sys.stdout.write(document)
         sys.stdout.flush()
         return

@@ -7,7 +7,7 @@ import json
 
 from havengate.act.journal import Journal
 from havengate.act.patch import DEFAULT_LOCK_WAIT, patch_container, revert_container
-from havengate.act.vet import multicore_2632, refuse_unsafe
+from havengate.act.vet import file_vetter, multicore_2632, refuse_unsafe
 from havengate.cli.options import (
     Unassessable,
     act_on,
@@ -20,6 +20,7 @@ from havengate.cli.options import (
     patch_flags,
     patch_group,
     positive_float,
+    render,
     ssh_group,
     state_group,
 )
@@ -30,7 +31,6 @@ from havengate.facts.model import NodeFacts
 from havengate.facts.probe import Mode
 from havengate.gate import NodeFailure, build_report, gather, named_node, node_summary
 from havengate.quoting import validate_ctid
-from havengate.report import FORMATTERS
 from havengate.report.model import ContainerResult, NodeSummary, PatchSummary
 
 PATCH_EPILOG = """\
@@ -77,7 +77,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     patch.set_defaults(handler=command_patch)
 
     revert = commands.add_parser(
-        "revert", parents=[ssh_group(), output_group(), state_group()],
+        "revert", parents=[ssh_group(probe=False), output_group(), state_group()],
         help="restore the exact CTID.conf bytes from before the last patch",
         description="Undo the last journaled patch of each container on HOST, byte for byte. "
                     "Refused when the file changed since the patch, unless --force.",
@@ -138,9 +138,10 @@ def command_patch(args: argparse.Namespace) -> int:
 
     results = []
     for ctid in ctids:
-        _, summary, unassessed = act_on(patched, args, lambda t, ctid=ctid: patch_container(
+        vet = file_vetter(host, judged_on, host.container(ctid), force=args.force)
+        _, summary, unassessed = act_on(patched, args, lambda t, ctid=ctid, vet=vet: patch_container(
             t, ctid, settings[ctid], journal, vzctl_version=host.vzctl_version,
-            dry_run=args.dry_run, lock_wait=args.lock_wait))
+            dry_run=args.dry_run, lock_wait=args.lock_wait, vet=vet))
         results.append(_result(ctid, summary, host, unassessed=unassessed))
     return _render("patch", node_summary(host), results, args)
 
@@ -189,9 +190,7 @@ def _render(command: str, node: NodeSummary, results: list[ContainerResult],
             args: argparse.Namespace) -> int:
     report = build_report(command, "patch", results, source=node, target=None, errors=[
         note for r in results if r.patch and r.patch.status == "failed" for note in r.patch.notes])
-    emit(FORMATTERS[args.format](report), args.output,
-         verdict=f"{report.verdict} (exit {report.exit_code})")
-    return report.exit_code
+    return render(report, args)
 
 
 def command_journal(args: argparse.Namespace) -> int:

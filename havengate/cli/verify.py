@@ -8,24 +8,25 @@ from pathlib import Path
 from havengate.act.journal import Journal
 from havengate.act.patch import Outcome as PatchOutcome
 from havengate.act.patch import patch_container
+from havengate.act.vet import file_vetter
 from havengate.cli.options import (
     act_on,
     cpu_count,
-    emit,
     host_argument,
     log,
     output_group,
     patch_flags,
     positive_float,
+    render,
     ssh_group,
     state_group,
     transport_for,
 )
 from havengate.config import load_config
-from havengate.facts.model import Container, Unknown
+from havengate.facts.ctconf import on_node, setting_text
+from havengate.facts.model import Container, NodeFacts
 from havengate.gate import build_report, named_node, node_summary
 from havengate.quoting import shell_command, validate_ctid
-from havengate.report import FORMATTERS
 from havengate.report.model import ContainerResult, PatchSummary, Port
 from havengate.transport import Transport
 from havengate.verify.evaluate import HANG_AFTER
@@ -52,7 +53,7 @@ examples:
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
-        "verify", parents=[ssh_group(probe_timeout=False), output_group(), state_group()],
+        "verify", parents=[ssh_group(probe=False), output_group(), state_group()],
         help="after the move: the ports opened again? if not, why (futex-hang diagnosis)",
         description="Check, on the target, that each container's listening ports (Java and "
                     "not) opened again, and say why when they did not.",
@@ -101,24 +102,21 @@ def command_verify(args: argparse.Namespace) -> int:
     finally:
         transport.close()
 
-    results = [_result(outcome) for outcome in run.outcomes.values()]
+    results = [_result(outcome, run.node) for outcome in run.outcomes.values()]
     target = (node_summary(run.node) if run.node is not None
               else named_node(args.target, run.error))
     report = build_report("verify", "remediate" if args.remediate else "verify", results,
                           source=None, target=target, errors=[run.error] if run.error else [],
                           complete=run.node is not None and not run.stopped)
-    emit(FORMATTERS[args.format](report), args.output,
-         verdict=f"{report.verdict} (exit {report.exit_code})")
-    return report.exit_code
+    return render(report, args)
 
 
-def _result(outcome: Outcome) -> ContainerResult:
+def _result(outcome: Outcome, node: NodeFacts | None) -> ContainerResult:
     state, container = outcome.state, outcome.container
-    conf = container.conf if container else None
     cpus = cpumask = "?"
-    if conf is not None and not isinstance(conf, Unknown):
-        cpus = conf.values.get("CPUS", "unset")
-        cpumask = conf.values.get("CPUMASK", "unset")
+    if container is not None and node is not None:  # as vzctl applies them on the target
+        conf = on_node(container.conf, node.vz_conf, container.ctid)
+        cpus, cpumask = setting_text(conf, "CPUS"), setting_text(conf, "CPUMASK")
     findings = state.findings if state else ()
     return ContainerResult(
         ctid=outcome.expect.ctid,
@@ -134,6 +132,7 @@ def _result(outcome: Outcome) -> ContainerResult:
         java_ports=tuple(Port(family="tcp", address="*", port=p) for p in outcome.expect.ports),
         patch=outcome.remediation,
         checks=state.checks if state else (),
+        duration_seconds=outcome.seconds,
     )
 
 
@@ -142,14 +141,18 @@ def _remediator(args: argparse.Namespace, config) -> Remediator:
     journal = Journal(args.state_dir)
     journal.entries()  # a corrupt journal stops us before anything is touched
 
-    def remediate(container: Container, time_left: float) -> PatchSummary:
+    def remediate(container: Container, node: NodeFacts, time_left: float) -> PatchSummary:
         ctid = container.ctid
         budget = time_left  # every step stays within the verify deadline
+        # The fix must fit this node's CPUs and must fix the hang (HG001/HG002 on the
+        # bytes about to be written), or nothing is killed or restarted.
+        vet = file_vetter(node, node, container, force=False)
+        node_cpus = node.cpus if isinstance(node.cpus, int) else None
 
         def step(transport: Transport) -> PatchOutcome:
-            settings = config.patch_settings(ctid, patch_flags(args)).validated(None)
+            settings = config.patch_settings(ctid, patch_flags(args)).validated(node_cpus)
             outcome = patch_container(transport, ctid, settings, journal, vzctl_version=None,
-                                      rule="HG101", lock_wait=min(30.0, budget / 3))
+                                      rule="HG101", lock_wait=min(30.0, budget / 3), vet=vet)
             pids = [str(p.pid) for p in container.java_processes] \
                 if isinstance(container.java_processes, tuple) else []
             if pids:

@@ -81,18 +81,6 @@ def parse_ctid_conf(text: str, ctid: str) -> CtConf:
     )
 
 
-def rederive_from_values(conf: CtConf, ctid: str) -> CtConf:
-    """A conf whose text was not kept (old facts files): its fields from its values alone."""
-    return replace(
-        conf,
-        cpus=_cpus(conf.values.get("CPUS")),
-        cpumask=_cpumask(conf.values.get("CPUMASK")),
-        ve_private=_expand_veid(conf.values.get("VE_PRIVATE"), ctid),
-        ve_root=_expand_veid(conf.values.get("VE_ROOT"), ctid),
-        inherited=(),
-    )
-
-
 CPU_KEYS = ("CPUS", "CPUMASK")
 
 
@@ -103,13 +91,21 @@ def on_node(conf: CtConf | Unknown, vz_conf: CtConf | Unknown | None, ctid: str)
     vz.conf value the container's file does not set. vzmigrate copies only CTID.conf, so
     after a move the *target's* vz.conf fills the gaps, never the source's.
     """
-    if isinstance(conf, Unknown) or vz_conf is None:
+    if isinstance(conf, Unknown):
+        return conf
+    if conf.inherited:  # merged for another node already: start again from the file's own
+        conf = replace(conf, **{name: None for key, name in zip(CPU_KEYS, ("cpus", "cpumask"),
+                                                                 strict=True)
+                                if key in conf.inherited},
+                       inherited=(), trailing_text=tuple(k for k in conf.trailing_text
+                                                         if k not in conf.inherited))
+    if vz_conf is None:
         return conf
     fields: dict[str, object] = {}
     inherited: list[str] = []
     trailing = list(conf.trailing_text)
     for key, name in zip(CPU_KEYS, ("cpus", "cpumask"), strict=True):
-        if key in conf.values or isinstance(getattr(conf, name), Unknown):
+        if _sets(conf, key, name):
             continue  # the container's own line (or its unreadable one) decides
         if isinstance(vz_conf, Unknown):
             fields[name] = Unknown(f"{key} is not in {ctid}.conf and the node's /etc/vz/vz.conf, "
@@ -123,6 +119,14 @@ def on_node(conf: CtConf | Unknown, vz_conf: CtConf | Unknown | None, ctid: str)
     if not fields:
         return conf
     return replace(conf, **fields, inherited=tuple(inherited), trailing_text=tuple(trailing))
+
+
+def _sets(conf: CtConf, key: str, name: str) -> bool:
+    """Does the container's own file set ``key`` as vzctl reads it? An empty CPUMASK is an
+    invalid value vzctl skips (vz.conf's then applies); an empty CPUS means 0, all CPUs."""
+    if isinstance(getattr(conf, name), Unknown):
+        return True
+    return key in conf.values and (key != "CPUMASK" or conf.values[key] != "")
 
 
 def setting_text(conf: CtConf | Unknown, key: str) -> str:

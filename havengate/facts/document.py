@@ -15,7 +15,7 @@ from typing import Any
 from havengate import __version__
 from havengate.documents import encode, load, read_json, validate
 from havengate.errors import DocumentError
-from havengate.facts.ctconf import GLOBAL_CONF_VEID, parse_ctid_conf, rederive_from_values
+from havengate.facts.ctconf import GLOBAL_CONF_VEID, parse_ctid_conf
 from havengate.facts.java import jvm_options
 from havengate.facts.kernel import parse_kernel_release
 from havengate.facts.model import Container, CtConf, NodeFacts, Unknown
@@ -85,29 +85,23 @@ def _container(where: str, container: Container, found: list[Disagreement]) -> C
 
 
 def _conf(where: str, conf: CtConf, ctid: str, found: list[Disagreement]) -> CtConf:
-    if conf.text is not None:
-        derived = parse_ctid_conf(conf.text, ctid)
-        found += _compare(where, conf, derived, _CONF_FIELDS)
-        return derived
-    # Facts from before the text was kept: the values decide; a value the file calls
-    # unknown stays unknown (the cautious reading).
-    derived = rederive_from_values(conf, ctid)
-    found += _compare(where, conf, derived, _CONF_FIELDS, keep_unknown=True)
-    return replace(derived, cpus=_cautious(conf.cpus, derived.cpus),
-                   cpumask=_cautious(conf.cpumask, derived.cpumask))
+    if conf.text is None:
+        # Without the file's text its values could say anything (a CPUS line deleted reads
+        # as "all CPUs"): such a file is from an older havengate, or edited. Collect again.
+        found.append((f"{where}.text", "null", "the file's text (kept since havengate "
+                      "re-derives facts; an older facts file must be collected again)"))
+        return conf
+    derived = parse_ctid_conf(conf.text, ctid)
+    found += _compare(where, conf, derived, _CONF_FIELDS)
+    return derived
 
 
-def _cautious(said: Any, derived: Any) -> Any:
-    return said if isinstance(said, Unknown) else derived
-
-
-def _compare(where: str, said: Any, derived: Any, names: tuple[str, ...], *,
-             keep_unknown: bool = False) -> list[Disagreement]:
+def _compare(where: str, said: Any, derived: Any, names: tuple[str, ...]) -> list[Disagreement]:
     found = []
     for name in names:
         value, expected = getattr(said, name), getattr(derived, name)
-        if isinstance(value, Unknown) and (keep_unknown or isinstance(expected, Unknown)):
-            continue  # an unknown is never less safe than a value; reasons may be worded anew
+        if isinstance(value, Unknown) and isinstance(expected, Unknown):
+            continue  # reasons may be worded anew; both say "not known"
         if value != expected:
             found.append((f"{where}.{name}", _show(value), _show(expected)))
     return found

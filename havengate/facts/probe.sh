@@ -52,6 +52,7 @@ fi
 section() {
     name=$1
     shift
+    touch "$tmp"  # a long probe's directory stays fresh: the sweep takes only stale ones
     "$@" </dev/null >"$tmp/stdout" 2>"$tmp/stderr"
     emit "$name" $?
 }

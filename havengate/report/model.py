@@ -70,6 +70,7 @@ class ContainerResult:
     java_ports: tuple[Port, ...]
     patch: PatchSummary | None = None
     checks: tuple[CheckResult, ...] = ()
+    duration_seconds: float | None = None  # how long this container's own steps took
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,4 @@ class Report:
     containers: tuple[ContainerResult, ...]
     errors: tuple[str, ...]
     notes: tuple[str, ...] = ()  # what an operator must know beside the verdicts
+    duration_seconds: float | None = None  # the whole command, as the CLI measured it

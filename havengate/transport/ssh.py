@@ -12,6 +12,7 @@ import fcntl
 import logging
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ from havengate.transport.base import LOCK_BUSY, LOCK_SCRIPT, LockBusy, Result
 log = logging.getLogger("havengate")
 
 DEFAULT_SSH_CONFIG = Path("~/.ssh/config")
+MAX_SSH_CONFIG_BYTES = 4 * 1024 * 1024  # a FIFO or /dev/zero would block or never end
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 KEEPALIVE_SECONDS = 15  # a partitioned node notices a dead session (and drops our lock)
 _HOST = re.compile(r"^(?:[A-Za-z0-9._%+-]+@)?[A-Za-z0-9._:\[\]-]+$")
@@ -106,25 +108,24 @@ class _AppendNewHostKey(paramiko.MissingHostKeyPolicy):
 def append_line(path: Path, line: bytes) -> None:
     """Append one line with a single O_APPEND write, on a line of its own: a file whose
     last line has no newline gets one first, so no existing entry is ever glued to ours.
-    The file keeps its mode and owner (it is never replaced); flock serialises writers."""
+    The file keeps its mode and owner (it is never replaced); flock serialises writers,
+    and a file renamed away meanwhile (ssh-keygen -R) is opened again, not written to."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
-        needs_newline = size > 0 and _last_byte(path, size) != b"\n"
-        data = (b"\n" if needs_newline else b"") + line
-        if os.write(fd, data) != len(data):
-            raise OSError(f"short write to {path}")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _last_byte(path: Path, size: int) -> bytes:
-    with open(path, "rb") as stream:
-        stream.seek(size - 1)
-        return stream.read(1)
+    for _ in range(3):
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_ino != os.stat(path).st_ino:
+                continue  # replaced while we waited for the lock
+            size = os.fstat(fd).st_size
+            data = (b"\n" if size and os.pread(fd, 1, size - 1) != b"\n" else b"") + line
+            if os.write(fd, data) != len(data):
+                raise OSError(f"short write to {path}")
+            os.fsync(fd)
+            return
+        finally:
+            os.close(fd)
+    raise OSError(f"{path} kept being replaced while havengate tried to append to it")
 
 
 def load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
@@ -133,7 +134,13 @@ def load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
         default = DEFAULT_SSH_CONFIG.expanduser()
         return paramiko.SSHConfig.from_path(str(default)) if default.is_file() else paramiko.SSHConfig()
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SSH_CONFIG_BYTES:
+            raise UsageError(f"ssh config {path} is not a regular file of at most "
+                             f"{MAX_SSH_CONFIG_BYTES // 1024} KiB")
         return paramiko.SSHConfig.from_path(str(path))
+    except UsageError:
+        raise
     except OSError as exc:
         raise UsageError(f"cannot read ssh config {path}: {exc.strerror or exc}") from exc
     except Exception as exc:  # paramiko raises ConfigParseError and plain exceptions
@@ -197,10 +204,18 @@ class SshTransport:
         connection = self._connection
         return str(Destination(connection.user, connection.host, connection.port))
 
-    def open(self) -> None:
+    def open(self, within: float | None = None) -> None:
+        """Connect if not connected; ``within`` clips the connect, banner and auth waits
+        (a caller with a deadline never waits longer than it has left)."""
         if self._locks_held and not self._connection.is_connected:
             raise TransportError(self.name, "the connection dropped while a lock was held; "
                                  "nothing more is done without it")
+        if self._connection.is_connected:
+            return
+        wait = self._options.connect_timeout if within is None else max(
+            0.5, min(self._options.connect_timeout, within))
+        self._connection.connect_timeout = wait
+        self._connection.connect_kwargs.update(banner_timeout=wait, auth_timeout=wait)
         try:
             self._connection.open()
             self._connection.transport.set_keepalive(KEEPALIVE_SECONDS)
@@ -227,15 +242,15 @@ class SshTransport:
                     "fingerprint) or pass --accept-new-host-keys",
                     permanent=True,
                 ) from exc
-            if "banner" in message or "No existing session" in message:
-                message = (f"no SSH banner within {self._options.connect_timeout:g} s "
+            if "Error reading SSH protocol banner" in message:
+                message = (f"no SSH banner within {wait:g} s "
                            "(is an SSH server listening there?)")
             raise TransportError(self.name, f"SSH error with {self._describe()}: {message}",
                                  transient=True) from exc
         except TimeoutError as exc:
             raise TransportError(
                 self.name,
-                f"connect to {self._describe()} timed out after {self._options.connect_timeout:g} s",
+                f"connect to {self._describe()} timed out after {wait:g} s",
                 transient=True,
             ) from exc
         except OSError as exc:
@@ -244,15 +259,19 @@ class SshTransport:
             ) from exc
 
     def run(self, command: str, *, timeout: float) -> Result:
-        self.open()
         started = time.monotonic()
+        self.open(within=timeout)
+        left = timeout - (time.monotonic() - started)  # one limit for connect and command
+        if left <= 0:
+            raise TransportError(self.name, f"command timed out after {timeout:g} s on "
+                                 f"{self._describe()} (connecting took it all)")
         try:
             result = self._connection.run(
-                command, hide=True, warn=True, timeout=timeout, in_stream=False, pty=False
+                command, hide=True, warn=True, timeout=left, in_stream=False, pty=False
             )
         except CommandTimedOut as exc:
             raise TransportError(
-                self.name, f"command timed out after {exc.timeout:g} s on {self._describe()}"
+                self.name, f"command timed out after {timeout:g} s on {self._describe()}"
             ) from exc
         except (Failure, ThreadException, paramiko.SSHException, OSError) as exc:
             raise TransportError(

@@ -34,7 +34,7 @@ MIN_SAMPLE = 0.5  # seconds: less than this left before the deadline, no new sam
 
 # Fixes a hung container (journaled patch, SIGKILL of the JVM, restart) within the seconds
 # left before the deadline; the CLI builds it from act/.
-Remediator = Callable[[Container, float], PatchSummary]
+Remediator = Callable[[Container, NodeFacts, float], PatchSummary]
 
 
 @dataclass
@@ -44,6 +44,7 @@ class Outcome:
     container: Container | None = None
     remediation: PatchSummary | None = None
     suspicions: int = 0  # windows in a row that showed the futex-hang signature
+    seconds: float | None = None  # from the start of verify until its verdict was final
 
 
 @dataclass
@@ -88,11 +89,13 @@ def verify(transport: Transport, expectations: list[Expectation], *,
         run.node, run.error = node, None
         for outcome in pending:
             _judge(outcome, node, end, hang_after, deadline_reached=False)
+            if _final(outcome):
+                outcome.seconds = round(time.monotonic() - run.started, 3)
             if remediate and outcome.remediation is None and _hung(outcome) \
                     and end - time.monotonic() > MIN_SAMPLE:
                 progress(f"CT {outcome.expect.ctid}: futex hang suspected — remediating "
                          "(patch, kill -9, restart)")
-                outcome.remediation = remediate(outcome.container, end - time.monotonic())
+                outcome.remediation = remediate(outcome.container, node, end - time.monotonic())
                 outcome.state, outcome.container = None, None  # judge the new JVM afresh
         return any(not _final(o) for o in run.outcomes.values())
 
@@ -119,6 +122,8 @@ def verify(transport: Transport, expectations: list[Expectation], *,
     for outcome in run.outcomes.values():
         if not _final(outcome) and run.node is not None and not run.stopped:
             _judge(outcome, run.node, end, hang_after, deadline_reached=True)
+        if outcome.seconds is None or not _final(outcome):
+            outcome.seconds = round(time.monotonic() - run.started, 3)
     return run
 
 
