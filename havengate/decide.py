@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-from havengate.assess.finding import Finding, Severity
+from havengate.model import ExitCode, Finding, Severity, Verdict
 
 
 class Policy(str, enum.Enum):
@@ -23,23 +23,6 @@ class UnrecognisedKernel(str, enum.Enum):
 
     UNKNOWN = "unknown"  # the container's verdict is unknown (exit 3)
     WARN = "warn"  # a warning; the verdict follows the other findings
-
-
-class Verdict(str, enum.Enum):
-    GO = "go"
-    NO_GO = "no-go"
-    PATCHED = "patched"
-    UNKNOWN = "unknown"
-    VERIFIED = "verified"  # after the move: every expected port and check answered
-    FAILED = "failed"  # after the move: something expected is not there
-    USAGE_ERROR = "usage-error"  # refused before anything was done (a minimal report)
-
-
-class ExitCode(enum.IntEnum):
-    GO = 0
-    NO_GO = 1
-    USAGE = 2
-    UNKNOWN = 3
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-import jsonschema
-
 from havengate.errors import DocumentError
-from havengate.facts.model import Unknown
+from havengate.model import Unknown
 
 T = TypeVar("T")
 _NONE = type(None)
@@ -36,6 +34,8 @@ def schema(name: str) -> dict[str, Any]:
 
 def validate(document: Any, name: str, source: str = "document") -> None:
     """Raise DocumentError naming the JSON path of the first error."""
+    import jsonschema  # only when a document is validated: start-up stays fast
+
     validator = jsonschema.Draft202012Validator(schema(name))
     try:
         error = jsonschema.exceptions.best_match(validator.iter_errors(document))

@@ -39,3 +39,57 @@ class ProbeError(HavengateError):
     """A node answered, but its output cannot be read as facts (exit 3)."""
 
     exit_code = 3
+
+
+class Unassessable(HavengateError):
+    """A node could not be read well enough to act on (exit 3)."""
+
+    exit_code = 3
+
+
+class LockBusy(HavengateError):
+    """Another havengate holds the container's lock on the node (exit 3)."""
+
+    exit_code = 3
+
+
+class StateError(HavengateError):
+    """The state directory cannot be written."""
+
+    exit_code = 2
+
+
+class JournalError(HavengateError):
+    """The journal cannot be read or written; nothing was changed on any node."""
+
+    exit_code = 2
+
+
+class PlanRefused(UsageError):
+    """The planned values leave the container at risk (exit 2); --force writes them anyway."""
+
+
+class RemoteWriteError(HavengateError):
+    """A write on the node failed; the file holds exactly its old bytes."""
+
+    exit_code = 3
+
+
+class ConcurrentChange(HavengateError):
+    """The file changed between read and write: someone else is editing it."""
+
+    exit_code = 3
+
+
+class PatchFailed(HavengateError):
+    """The values are not in the file after writing: the journal says what happened."""
+
+    exit_code = 1
+
+
+class RevertRefused(HavengateError):
+    exit_code = 1
+
+
+class ReportNotWritten(HavengateError):
+    """The verdict stands, but its report could not be written where asked (exit 2)."""

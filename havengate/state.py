@@ -1,83 +1,16 @@
-"""The state directory's baselines, written so nothing is half-written."""
+"""The state directory: its place, and JSON documents written so nothing is half-written."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from havengate import __version__
-from havengate.documents import validate
-from havengate.errors import HavengateError
-from havengate.facts.model import Container, NodeFacts, OpenPort, Unknown
+from havengate.errors import StateError
 
 DEFAULT_STATE_DIR = Path("/var/lib/havengate")
-BASELINE_SCHEMA_ID = "havengate.baseline/1"
-
-
-class StateError(HavengateError):
-    """The state directory cannot be written."""
-
-    exit_code = 2
-
-
-def baseline_document(source_host: str, container: Container, ports: tuple[OpenPort, ...],
-                      source_node: str | None = None) -> dict[str, Any]:
-    conf = container.conf
-    addresses = (conf.values.get("IP_ADDRESS", "").split()
-                 if not isinstance(conf, Unknown) else [])
-    document = {
-        "schema": BASELINE_SCHEMA_ID,
-        "tool": "havengate",
-        "version": __version__,
-        "ctid": container.ctid,
-        "source_host": source_host,
-        "source_node": source_node,
-        "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "hostname": container.hostname,
-        "ip_addresses": addresses,
-        "cpus_seen": None if isinstance(container.cpus_seen, Unknown) else container.cpus_seen,
-        "ports": [{"family": p.family, "address": p.address, "port": p.port,
-                   "program": p.program, "java": p.java} for p in ports],
-        "java_ports": [{"family": p.family, "address": p.address, "port": p.port}
-                       for p in ports if p.java],
-    }
-    validate(document, "baseline", f"baseline of CT {container.ctid}")
-    return document
-
-
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
-
-
-def node_directory(name: str) -> str:
-    """A node's name as one directory name (never a path, never hidden)."""
-    return name if _SAFE_NAME.fullmatch(name) else re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
-
-
-def baseline_path(state_dir: Path, node: str, ctid: str) -> Path:
-    """STATE_DIR/baselines/NODE/CTID.json: two sources with a CT 101 never collide."""
-    return state_dir / "baselines" / node_directory(node) / f"{ctid}.json"
-
-
-def record_baselines(state_dir: Path, source: NodeFacts, containers: list[Container]) -> list[Path]:
-    """One baseline per running container whose listening ports were read; returns the files.
-
-    Keyed by the source's own name (uname -n), else by the name it was reached by."""
-    written = []
-    node = source.nodename or source.host
-    for container in containers:
-        ports = container.listening
-        if not container.running or isinstance(ports, Unknown):
-            continue  # "no ports" must never stand for "ports unknown"
-        path = baseline_path(state_dir, node, container.ctid)
-        write_json_atomically(path, baseline_document(source.host, container, ports,
-                                                      source.nodename))
-        written.append(path)
-    return written
 
 
 def write_json_atomically(path: Path, document: Any) -> None:

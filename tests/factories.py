@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from havengate.facts.ctconf import parse_ctid_conf
 from havengate.facts.kernel import parse_kernel_release
-from havengate.facts.model import Container, JavaProcess, Listener, NodeFacts, OpenPort, Unknown
+from havengate.facts.model import Container, JavaProcess, Listener, NodeFacts, OpenPort
+from havengate.model import Unknown
 
 
 def jvm(*flags: str, pid: int = 57, ports: tuple[int, ...] = (61616,)) -> JavaProcess:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from havengate.act.journal import Journal, JournalError
+from havengate.act.journal import Journal
 from havengate.act.plan import (
     Method,
     PatchSettings,
@@ -15,8 +15,8 @@ from havengate.act.plan import (
     rewrite_conf,
     satisfied,
 )
-from havengate.config import load_config
-from havengate.errors import DocumentError, UsageError
+from havengate.api.config import load_config
+from havengate.errors import DocumentError, JournalError, UsageError
 
 CONF = (b"# Copyright header\n"
         b'CPUS="1"\n'

@@ -8,8 +8,9 @@ from factories import container, jvm, master, node
 
 from havengate.documents import encode, validate
 from havengate.facts.document import facts_document, load_facts
-from havengate.facts.model import NodeFacts, Unknown
+from havengate.facts.model import NodeFacts
 from havengate.facts.probe import parse_probe_output
+from havengate.model import Unknown
 
 NONCE = "0123456789abcdef0123456789abcdef"
 

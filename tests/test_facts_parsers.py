@@ -7,9 +7,10 @@ import pytest
 from havengate.facts.cpumask import MaskError, parse_cpumask
 from havengate.facts.ctconf import parse_ctid_conf
 from havengate.facts.kernel import parse_kernel_release
-from havengate.facts.model import CpuVisibility, KernelFamily, Unknown
+from havengate.facts.model import CpuVisibility, KernelFamily
 from havengate.facts.procnet import ProcNetError, parse_proc_net_tcp
 from havengate.facts.vz import VzlistError, parse_vzctl_version, parse_vzlist
+from havengate.model import Unknown
 
 
 @pytest.mark.parametrize(

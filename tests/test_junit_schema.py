@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from havengate.assess.finding import Finding, Severity
+from havengate.api.results import build_report, named_node
 from havengate.cli import main
-from havengate.gate import build_report, named_node
+from havengate.model import ChangeSummary, CheckResult, ContainerResult, Finding, PatchSummary, Severity
 from havengate.report.junit import render_junit
-from havengate.report.model import ChangeSummary, CheckResult, ContainerResult, PatchSummary
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 OFFLINE = ["--source-facts", str(EXAMPLES / "master-2.6.24.facts.json"),

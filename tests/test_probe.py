@@ -7,8 +7,9 @@ import subprocess
 import pytest
 
 from havengate.errors import ProbeError, UsageError
-from havengate.facts.model import KernelFamily, Unknown
+from havengate.facts.model import KernelFamily
 from havengate.facts.probe import Mode, parse_probe_output, probe_command, split_sections
+from havengate.model import Unknown
 
 NONCE = "0123456789abcdef0123456789abcdef"
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from havengate.errors import UsageError
 from havengate.facts.probe import Mode, probe_command
 from havengate.quoting import shell_command, validate_ctid
-from havengate.transport import SshOptions, validate_host
+from havengate.transport import NodeAccess, validate_host
 from havengate.transport.ssh import SshTransport
 
 HOSTILE = st.one_of(
@@ -63,10 +63,10 @@ def test_probe_command_refuses_any_non_numeric_ctid(ctids):
 def test_host_key_policy_is_reject_by_default(tmp_path):
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text("")
-    options = SshOptions(known_hosts=known_hosts)
+    options = NodeAccess(known_hosts=known_hosts)
     transport = SshTransport("root@127.0.0.1:2222", options, paramiko.SSHConfig())
     assert isinstance(transport._connection.client._policy, paramiko.RejectPolicy)
-    opted_in = SshTransport("root@127.0.0.1:2222", SshOptions(known_hosts=known_hosts,
+    opted_in = SshTransport("root@127.0.0.1:2222", NodeAccess(known_hosts=known_hosts,
                                                               accept_new_host_keys=True),
                             paramiko.SSHConfig())
     assert not isinstance(opted_in._connection.client._policy, paramiko.RejectPolicy)
@@ -78,7 +78,7 @@ def test_known_hosts_comes_from_ssh_config(tmp_path):
                            "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n")
     config = paramiko.SSHConfig.from_text(
         f"Host alias\n  HostName 10.9.9.9\n  Port 2222\n  UserKnownHostsFile {known_hosts}\n")
-    transport = SshTransport("alias", SshOptions(), config)
+    transport = SshTransport("alias", NodeAccess(), config)
     assert transport._connection.client._system_host_keys.lookup("[10.9.9.9]:2222") is not None
 
 
@@ -86,17 +86,17 @@ def test_known_hosts_comes_from_ssh_config(tmp_path):
                                   "host:abc", "host:99999", "root@host:0"])
 def test_transport_refuses_option_like_hosts(host):
     with pytest.raises(UsageError):
-        SshTransport(host, SshOptions(), paramiko.SSHConfig())
+        SshTransport(host, NodeAccess(), paramiko.SSHConfig())
 
 
 def test_proxy_hops_are_refused_rather_than_trusted_blindly():
     config = paramiko.SSHConfig.from_text("Host inner\n  HostName 10.9.9.9\n  ProxyJump bastion\n")
     with pytest.raises(UsageError, match="proxyjump"):
-        SshTransport("inner", SshOptions(), config)
+        SshTransport("inner", NodeAccess(), config)
 
 
 def test_unreadable_known_hosts_is_a_usage_error(tmp_path):
     bad = tmp_path / "known_hosts"
     bad.write_text("@cert-authority *.example.net ssh-ed25519 AAAAnotbase64!!\n")
     with pytest.raises(UsageError, match="cannot read known_hosts"):
-        SshTransport("root@127.0.0.1:2222", SshOptions(known_hosts=bad), paramiko.SSHConfig())
+        SshTransport("root@127.0.0.1:2222", NodeAccess(known_hosts=bad), paramiko.SSHConfig())

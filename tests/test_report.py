@@ -6,8 +6,9 @@ from dataclasses import replace
 
 from factories import container, jvm, master, node
 
+from havengate.api.gate import run_check
+from havengate.api.nodes import NodeFailure
 from havengate.decide import PolicyConfig
-from havengate.gate import NodeFailure, run_check
 from havengate.report import FORMATTERS
 from havengate.report.json_format import report_document
 

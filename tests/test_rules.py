@@ -6,9 +6,9 @@ import pytest
 from factories import container, jvm, master, node
 
 from havengate.assess import RULES, assess
-from havengate.assess.finding import Severity
-from havengate.decide import Policy, PolicyConfig, UnrecognisedKernel, Verdict, decide
-from havengate.facts.model import NodeFacts, Unknown
+from havengate.decide import Policy, PolicyConfig, UnrecognisedKernel, decide
+from havengate.facts.model import NodeFacts
+from havengate.model import Severity, Unknown, Verdict
 
 DEFAULT_POLICY = PolicyConfig()
 

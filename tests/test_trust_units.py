@@ -20,16 +20,16 @@ from factories import container, jvm, master, node
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from havengate.act.journal import Journal, JournalError
+from havengate.act.journal import Journal
 from havengate.act.plan import PatchSettings, Strategy
-from havengate.act.vet import PlanRefused, multicore_2632, refuse_unsafe
+from havengate.act.vet import multicore_2632, refuse_unsafe
 from havengate.assess import assess
 from havengate.cli import main
 from havengate.decide import PolicyConfig, decide
-from havengate.errors import TransportError, UsageError
+from havengate.errors import JournalError, PlanRefused, TransportError, UsageError
 from havengate.facts.ctconf import GLOBAL_CONF_VEID, on_node, parse_ctid_conf
-from havengate.facts.model import Unknown
-from havengate.facts.probe import PROBE_SCRIPT
+from havengate.facts.probe import probe_script
+from havengate.model import Unknown
 from havengate.transport.base import Result
 from havengate.transport.ssh import append_line, split_destination
 from havengate.verify.expect import Expectation, load_expectations
@@ -59,8 +59,8 @@ def test_the_probe_reads_inputs_whole():
     """No byte, line, column or depth limit on what decides a verdict (CTID.conf, the
     cmdline that says "java", the files and init scripts of a stopped container)."""
     for limit in (r"head -c", r"cut -c", r"head -n"):
-        assert not re.search(limit, PROBE_SCRIPT), limit
-    depth_limits = re.findall(r"^.*-maxdepth.*$", PROBE_SCRIPT, re.MULTILINE)
+        assert not re.search(limit, probe_script()), limit
+    depth_limits = re.findall(r"^.*-maxdepth.*$", probe_script(), re.MULTILINE)
     assert all("havengate-probe." in line for line in depth_limits)  # the /tmp sweep only
 
 

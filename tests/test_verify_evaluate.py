@@ -8,7 +8,7 @@ import pytest
 from factories import container, jvm, node
 
 from havengate.facts.model import Connect, JavaProcess, Listener, OpenPort, ThreadSample
-from havengate.report.model import CheckResult
+from havengate.model import CheckResult
 from havengate.verify.evaluate import evaluate
 from havengate.verify.expect import Expectation
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from havengate.act.patch import Outcome
-from havengate.report.model import ChangeSummary, PatchSummary
+from havengate.model import ChangeSummary, PatchStatus, PatchSummary
 
 
 def summarise(outcome: Outcome) -> PatchSummary:
@@ -17,5 +17,5 @@ def summarise(outcome: Outcome) -> PatchSummary:
 
 
 def failed(host: str, reason: str) -> PatchSummary:
-    return PatchSummary(host=host, status="failed", method=None, journal_id=None, changes=(),
+    return PatchSummary(host=host, status=PatchStatus.FAILED, method=None, journal_id=None, changes=(),
                         notes=(reason,), diff="")

@@ -23,17 +23,11 @@ from typing import Any
 
 from havengate import __version__
 from havengate.documents import validate
-from havengate.errors import DocumentError, HavengateError
+from havengate.errors import DocumentError, JournalError
 
 SCHEMA_ID = "havengate.journal/1"
 JOURNAL_NAME = "journal.jsonl"
 EVENTS = ("started", "completed", "failed", "abandoned", "reverted")
-
-
-class JournalError(HavengateError):
-    """The journal cannot be read or written; nothing was changed on any node."""
-
-    exit_code = 2
 
 
 @dataclass

@@ -31,8 +31,8 @@ from havengate.act.plan import (
     satisfied,
     sha256,
 )
-from havengate.errors import HavengateError
-from havengate.facts.model import Unknown
+from havengate.errors import HavengateError, PatchFailed, RevertRefused
+from havengate.model import PatchStatus, Unknown
 from havengate.transport.base import Transport
 
 log = logging.getLogger("havengate")
@@ -43,23 +43,13 @@ CRASH_ENV = "HAVENGATE_CRASH_AT"  # fault injection for the crash tests: kill -9
 CRASH_POINTS = ("before-journal", "after-journal", "during-write", "after-write")
 
 
-class PatchFailed(HavengateError):
-    """The values are not in the file after writing: the journal says what happened."""
-
-    exit_code = 1
-
-
-class RevertRefused(HavengateError):
-    exit_code = 1
-
-
 @dataclass
 class Outcome:
-    """What happened to one container; ``status``: patched, already, planned, reverted."""
+    """What happened to one container."""
 
     host: str
     ctid: str
-    status: str
+    status: PatchStatus
     plan: PatchPlan | None = None
     method: str | None = None
     journal_id: str | None = None
@@ -93,11 +83,11 @@ def patch_container(
         plan = plan_patch(host, ctid, current.data, settings, vzctl_version)
         if not plan.needed:
             notes.append(f"{path} already holds {_values_text(settings.values())}: nothing to do")
-            return Outcome(host, ctid, "already", plan, notes=notes, final=current.data)
+            return Outcome(host, ctid, PatchStatus.ALREADY, plan, notes=notes, final=current.data)
         if vet is not None:
             vet(plan.intended)
         if dry_run:
-            return Outcome(host, ctid, "planned", plan, method=plan.method.value,
+            return Outcome(host, ctid, PatchStatus.PLANNED, plan, method=plan.method.value,
                            notes=notes, diff=describe(plan))
         _crashpoint("before-journal")
         patch_id = journal.start(
@@ -122,7 +112,7 @@ def patch_container(
                               f"after the patch (journal {patch_id})")
         journal.record(patch_id, "completed", result_sha256=sha256(final.data),
                        note="; ".join(notes) or None)
-        return Outcome(host, ctid, "patched", plan, method=method, journal_id=patch_id,
+        return Outcome(host, ctid, PatchStatus.PATCHED, plan, method=method, journal_id=patch_id,
                        notes=notes, final=final.data)
 
 
@@ -210,7 +200,7 @@ def revert_container(
         if digest == entry.previous_sha256:
             if not dry_run:
                 journal.record(entry.id, "reverted", note="file already held its old bytes")
-            return Outcome(host, ctid, "already", journal_id=entry.id,
+            return Outcome(host, ctid, PatchStatus.ALREADY, journal_id=entry.id,
                            notes=[f"{entry.path} already holds the bytes from before {entry.id}"])
         patched = {entry.intended_sha256, entry.result_sha256} - {None}
         if digest not in patched and not force:
@@ -221,7 +211,7 @@ def revert_container(
         # file keeps the ones it has now, so an edited journal cannot hand it to a user.
         restore = current
         if dry_run:
-            return Outcome(host, ctid, "planned", journal_id=entry.id,
+            return Outcome(host, ctid, PatchStatus.PLANNED, journal_id=entry.id,
                            diff=_diff(entry.path, current.data, entry.previous))
         _write(transport, restore, entry.previous)
         final = remote.read_conf(transport, entry.path)
@@ -229,7 +219,7 @@ def revert_container(
             raise PatchFailed(f"{host}: {entry.path} does not hold its old bytes after revert")
         journal.record(entry.id, "reverted", result_sha256=sha256(final.data),
                        note="forced" if digest not in patched else None)
-        return Outcome(host, ctid, "reverted", journal_id=entry.id)
+        return Outcome(host, ctid, PatchStatus.REVERTED, journal_id=entry.id)
 
 
 def _last_patch(journal: Journal, host: str, ctid: str) -> Entry:

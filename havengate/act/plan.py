@@ -16,7 +16,7 @@ from havengate.assess.rules.common import CPUMASK_MIN_VZCTL
 from havengate.errors import UsageError
 from havengate.facts.cpumask import MaskError, parse_cpumask
 from havengate.facts.ctconf import parse_ctid_conf
-from havengate.facts.model import Unknown
+from havengate.model import Unknown
 from havengate.quoting import shell_command, validate_ctid
 
 CONF_DIR = "/etc/vz/conf"

@@ -10,7 +10,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from havengate.errors import HavengateError, ProbeError
+from havengate.errors import ConcurrentChange, ProbeError, RemoteWriteError
 from havengate.quoting import shell_command
 from havengate.transport.base import Transport
 
@@ -56,18 +56,6 @@ sync "${f%/*}" 2>/dev/null || sync
 """
 
 _DISCARD = r"""rm -f "$1" """
-
-
-class RemoteWriteError(HavengateError):
-    """A write on the node failed; the file holds exactly its old bytes."""
-
-    exit_code = 3
-
-
-class ConcurrentChange(HavengateError):
-    """The file changed between read and write: someone else is editing it."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)

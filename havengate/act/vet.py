@@ -13,26 +13,14 @@ from dataclasses import replace
 
 from havengate.act.plan import PatchSettings, rewrite_conf
 from havengate.assess import assess_container
-from havengate.assess.finding import Severity
-from havengate.errors import UsageError
+from havengate.errors import PlanRefused
 from havengate.facts.ctconf import parse_ctid_conf
-from havengate.facts.model import (
-    Container,
-    CpuVisibility,
-    CtConf,
-    Kernel,
-    KernelFamily,
-    NodeFacts,
-    Unknown,
-)
+from havengate.facts.model import Container, CpuVisibility, CtConf, Kernel, KernelFamily, NodeFacts
+from havengate.model import Severity, Unknown
 
 log = logging.getLogger("havengate")
 VALUE_RULES = frozenset({"HG001", "HG002"})  # the rules the written values decide
 _ASSUMED_JAVA = ("(Java assumed: the patch is made for a JVM)",)
-
-
-class PlanRefused(UsageError):
-    """The planned values leave the container at risk (exit 2); --force writes them anyway."""
 
 
 def planned_conf(conf: CtConf, settings: PatchSettings, ctid: str) -> CtConf:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from havengate.assess.finding import Finding, Severity
 from havengate.assess.rules import RULES
 from havengate.assess.rules.hg004_visible_cpus_change import cpus_seen_now
 from havengate.assess.visibility import predict_cpus_seen
 from havengate.facts.ctconf import on_node
-from havengate.facts.model import Container, NodeFacts, Unknown
+from havengate.facts.model import Container, NodeFacts
+from havengate.model import Finding, Severity, Unknown
 
 __all__ = ["RULES", "Assessment", "Finding", "Severity", "assess"]
 

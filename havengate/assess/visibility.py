@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from havengate.facts.model import CpuVisibility, CtConf, Kernel, Unknown
+from havengate.facts.model import CpuVisibility, CtConf, Kernel
+from havengate.model import Unknown
 
 
 def predict_cpus_seen(

@@ -16,12 +16,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from havengate import __version__
-from havengate.cli import check, patch, verify
-from havengate.cli.options import ReportNotWritten, check_output, close_transports, emit, log
-from havengate.decide import ExitCode, Verdict
+from havengate.api import close_all
+from havengate.api.results import build_report
+from havengate.cli import check, patch, rules, verify
+from havengate.cli.options import check_output, emit, log
 from havengate.documents import STDIO
-from havengate.errors import HavengateError
-from havengate.gate import build_report
+from havengate.errors import HavengateError, ReportNotWritten
+from havengate.model import ExitCode, Verdict
 from havengate.report import FORMATTERS
 
 DESCRIPTION = """\
@@ -37,7 +38,7 @@ exit codes: 0 go | 1 no-go | 2 usage/config error | 3 could not assess
 """
 
 
-COMMANDS = ("check", "facts", "patch", "revert", "journal", "verify")
+COMMANDS = ("check", "facts", "patch", "revert", "journal", "verify", "rules", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.register(commands)
     patch.register(commands)
     verify.register(commands)
+    rules.register(commands)
     return parser
 
 
@@ -117,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _usage_report(words, str(exc))
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        close_transports()
+        close_all()
         print("havengate: interrupted; nothing more was done (a patch already journaled stays "
               "as the journal says: havengate journal)", file=sys.stderr)
         return 130

@@ -7,31 +7,23 @@ import logging
 import math
 import os
 import sys
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from havengate.act import failed, summarise
-from havengate.act.patch import DEFAULT_LOCK_WAIT, Outcome
+from havengate.act.patch import DEFAULT_LOCK_WAIT
 from havengate.act.plan import MAX_CPUS
-from havengate.decide import ExitCode
+from havengate.api import Config, PatchPolicy
 from havengate.documents import STDIO
-from havengate.errors import HavengateError, UsageError
-from havengate.facts.collect import PROBE_TIMEOUT, collect_node
-from havengate.facts.model import NodeFacts
+from havengate.errors import ReportNotWritten, UsageError
+from havengate.facts.collect import PROBE_TIMEOUT
 from havengate.facts.probe import DEFAULT_STEP_TIMEOUT
+from havengate.model import Report
 from havengate.report import FORMATTERS
-from havengate.report.model import PatchSummary, Report
 from havengate.state import DEFAULT_STATE_DIR
-from havengate.transport import LOCAL, SshOptions, Transport, open_transport, validate_host
+from havengate.transport import LOCAL, NodeAccess, validate_host
 
 log = logging.getLogger("havengate")
-
-
-class Unassessable(HavengateError):
-    exit_code = 3
 
 
 def positive_int(text: str) -> int:
@@ -144,53 +136,27 @@ def cpu_count(text: str) -> int:
     return value
 
 
-def patch_flags(args: argparse.Namespace) -> dict[str, object]:
-    return {"strategy": args.strategy, "cpumask": args.cpumask, "cpus": args.cpus}
-
-
-def ssh_options(args: argparse.Namespace) -> SshOptions:
-    return SshOptions(
+def access(args: argparse.Namespace) -> NodeAccess:
+    """How nodes are reached, from the SSH option group (and the probe limits if offered)."""
+    probe = "command_timeout" in args  # verify's --timeout is its deadline, not the probe's
+    return NodeAccess(
         ssh_config=args.ssh_config,
         known_hosts=args.known_hosts,
         accept_new_host_keys=args.accept_new_host_keys,
         connect_timeout=args.connect_timeout,
+        probe_timeout=args.timeout if probe else PROBE_TIMEOUT,
+        command_timeout=args.command_timeout if probe else DEFAULT_STEP_TIMEOUT,
     )
 
 
-_OPEN: list[Transport] = []  # closed at once on Ctrl-C, whatever they are doing
-
-
-def transport_for(host: str, args: argparse.Namespace) -> Transport:
-    transport = open_transport(host, ssh_options(args))  # validates host and ssh config up front
-    _OPEN.append(transport)
-    return transport
-
-
-def close_transports(within: float = 1.0) -> None:
-    """Ctrl-C: close every SSH session (the nodes see the session end and their probes
-    clean up), giving up after ``within`` seconds rather than making the operator wait."""
-    closer = threading.Thread(target=lambda: [t.close() for t in list(_OPEN)], daemon=True)
-    closer.start()
-    closer.join(within)
-
-
-def collector(host: str, mode: str, ctids: tuple[str, ...],
-              args: argparse.Namespace) -> tuple[str, Callable[[], NodeFacts]]:
-    transport = transport_for(host, args)
-
-    def collect() -> NodeFacts:
-        log.info("probing %s ...", host)
-        try:
-            return collect_node(transport, mode, ctids, timeout=args.timeout,
-                                step_timeout=args.command_timeout)
-        finally:
-            transport.close()
-
-    return host, collect
-
-
-class ReportNotWritten(HavengateError):
-    """The verdict stands, but its report could not be written where asked (exit 2)."""
+def patching(args: argparse.Namespace, config: Config, *, force: bool = False) -> PatchPolicy:
+    """The fix to write, from the patch option group and the --config file."""
+    return PatchPolicy(
+        config=config,
+        flags={"strategy": args.strategy, "cpumask": args.cpumask, "cpus": args.cpus},
+        dry_run=getattr(args, "dry_run", False), lock_wait=getattr(args, "lock_wait",
+                                                                   DEFAULT_LOCK_WAIT),
+        force=force)
 
 
 def check_output(output: Path | None) -> None:
@@ -242,17 +208,3 @@ def emit(document: str, output: Path | None, *, verdict: str | None = None) -> N
         said = f"the verdict was {verdict}; " if verdict else ""
         raise ReportNotWritten(f"cannot write {output}: {exc.strerror or exc}; {said}the report "
                                "went to stdout instead") from exc
-
-
-def act_on(host: str, args: argparse.Namespace,
-           step: Callable[[Transport], Outcome]) -> tuple[Outcome | None, PatchSummary, bool]:
-    """One act step (patch, revert) over a connection of its own. A failure becomes a line
-    of the report: (outcome or None, summary, could-not-assess)."""
-    transport = transport_for(host, args)
-    try:
-        outcome = step(transport)
-    except HavengateError as exc:
-        return None, failed(host, str(exc)), exc.exit_code == ExitCode.UNKNOWN
-    finally:
-        transport.close()
-    return outcome, summarise(outcome), False

@@ -5,33 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 
-from havengate.act.journal import Journal
-from havengate.act.patch import DEFAULT_LOCK_WAIT, patch_container, revert_container
-from havengate.act.vet import file_vetter, multicore_2632, refuse_unsafe
+from havengate import api
+from havengate.act.patch import DEFAULT_LOCK_WAIT
+from havengate.api import load_config
 from havengate.cli.options import (
-    Unassessable,
-    act_on,
-    collector,
+    access,
     cpu_count,
     emit,
     host_argument,
-    log,
     output_group,
-    patch_flags,
     patch_group,
+    patching,
     positive_float,
     render,
     ssh_group,
     state_group,
 )
-from havengate.config import load_config
-from havengate.decide import ExitCode
-from havengate.errors import UsageError
-from havengate.facts.model import NodeFacts
-from havengate.facts.probe import Mode
-from havengate.gate import NodeFailure, build_report, gather, named_node, node_summary
-from havengate.quoting import validate_ctid
-from havengate.report.model import ContainerResult, NodeSummary, PatchSummary
+from havengate.model import ExitCode
 
 PATCH_EPILOG = """\
 The fix goes into the CTID.conf that travels with the container: run it on the source
@@ -102,99 +92,22 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def command_patch(args: argparse.Namespace) -> int:
-    ctids = tuple(validate_ctid(ctid) for ctid in args.ctids)
-    config = load_config(args.config)
-    journal = Journal(args.state_dir)
-    journal.entries()  # a corrupt or newer journal stops us before any node is touched
-    if args.where == "target" and not args.target:
-        raise UsageError("--where target patches the node named by --target: give --target HOST")
-    patched = args.target if args.where == "target" else args.host
-    jobs = {"host": collector(patched, Mode.NODE, ctids, args)}
-    if args.target and args.target != patched:
-        jobs["target"] = collector(args.target, Mode.NODE, (), args)
-    gathered = gather(jobs)
-    host = gathered["host"]
-    if isinstance(host, NodeFailure):
-        raise Unassessable(host.reason)
-    target_cpus = args.target_cpus
-    target = None
-    if args.target:
-        target = gathered.get("target", host)
-        if isinstance(target, NodeFailure) or not isinstance(target.cpus, int):
-            raise Unassessable(f"cannot check the mask against the target: "
-                               f"{target.reason if isinstance(target, NodeFailure) else 'CPUs unknown'}")
-        target_cpus = target.cpus
-    if target_cpus is None:
-        log.warning("no --target: the mask is checked against %s's own CPUs", patched)
-        target_cpus = host.cpus if isinstance(host.cpus, int) else None
-    _refuse_absent(host, ctids)
-    # Every container's settings are checked before the first one is touched: the values
-    # must be writable, and must leave the container out of HG001/HG002's reach.
-    settings = {ctid: config.patch_settings(ctid, patch_flags(args)).validated(target_cpus)
-                for ctid in ctids}
-    judged_on = target or multicore_2632(target_cpus or 2)
-    for warning in refuse_unsafe(host, judged_on, settings, force=args.force):
-        log.warning("--force: %s", warning)
-
-    results = []
-    for ctid in ctids:
-        vet = file_vetter(host, judged_on, host.container(ctid), force=args.force)
-        _, summary, unassessed = act_on(patched, args, lambda t, ctid=ctid, vet=vet: patch_container(
-            t, ctid, settings[ctid], journal, vzctl_version=host.vzctl_version,
-            dry_run=args.dry_run, lock_wait=args.lock_wait, vet=vet))
-        results.append(_result(ctid, summary, host, unassessed=unassessed))
-    return _render("patch", node_summary(host), results, args)
+    report = api.patch(tuple(args.ctids), args.host, access=access(args),
+                       patching=patching(args, load_config(args.config), force=args.force),
+                       target=args.target, target_cpus=args.target_cpus,
+                       where_target=args.where == "target", state_dir=args.state_dir)
+    return render(report, args)
 
 
 def command_revert(args: argparse.Namespace) -> int:
-    ctids = tuple(validate_ctid(ctid) for ctid in args.ctids)
-    journal = Journal(args.state_dir)
-    journal.entries()
-    results = []
-    for ctid in ctids:
-        _, summary, unassessed = act_on(args.host, args, lambda t, ctid=ctid: revert_container(
-            t, ctid, journal, force=args.force, dry_run=args.dry_run, lock_wait=args.lock_wait))
-        results.append(_result(ctid, summary, unassessed=unassessed))
-    return _render("revert", named_node(args.host), results, args)
-
-
-def _refuse_absent(host: NodeFacts, ctids: tuple[str, ...]) -> None:
-    present = {c.ctid for c in host.containers} if isinstance(host.containers, tuple) else None
-    if present is None:
-        raise Unassessable(f"{host.host}: containers unknown: {'; '.join(host.errors)}")
-    absent = [ctid for ctid in ctids if ctid not in present]
-    if absent:
-        raise UsageError(f"CT {', '.join(absent)} not found on {host.host}")
-
-
-_VERDICTS = {"patched": "patched", "already": "go", "reverted": "go",
-             "planned": "no-go",  # --dry-run: nothing changed, the container is still at risk
-             "failed": "no-go"}
-
-
-def _result(ctid: str, summary: PatchSummary, host: NodeFacts | None = None, *,
-            unassessed: bool = False) -> ContainerResult:
-    container = host.container(ctid) if host else None
-    verdict = "unknown" if unassessed else _VERDICTS[summary.status]  # e.g. lock busy: exit 3
-    if host is None and summary.status == "planned":
-        verdict = "go"  # a revert's dry run: nothing is at risk
-    return ContainerResult(
-        ctid=ctid, hostname=container.hostname if container else None,
-        status=container.status if container else None, java=None, cpus_seen_now=None,
-        cpus_seen_after=None, cpus="-", cpumask="-", verdict=verdict,
-        findings=(), fix=None, java_ports=(), patch=summary,
-    )
-
-
-def _render(command: str, node: NodeSummary, results: list[ContainerResult],
-            args: argparse.Namespace) -> int:
-    report = build_report(command, "patch", results, source=node, target=None, errors=[
-        note for r in results if r.patch and r.patch.status == "failed" for note in r.patch.notes])
+    report = api.revert(tuple(args.ctids), args.host, access=access(args),
+                        state_dir=args.state_dir, force=args.force, dry_run=args.dry_run,
+                        lock_wait=args.lock_wait)
     return render(report, args)
 
 
 def command_journal(args: argparse.Namespace) -> int:
-    entries = Journal(args.state_dir).entries()
+    entries = api.journal(args.state_dir)
     if args.format == "json":
         emit(json.dumps([{
             "id": e.id, "node": e.node, "ctid": e.ctid, "state": e.state, "method": e.method,

@@ -5,13 +5,6 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timezone
 
-from tenacity import (
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
-
 from havengate.errors import TransportError
 from havengate.facts.model import NodeFacts
 from havengate.facts.probe import DEFAULT_STEP_TIMEOUT, Mode, parse_probe_output, probe_command
@@ -34,6 +27,8 @@ def collect_node(
     Raises TransportError when the node could not be asked, ProbeError when its answer
     cannot be read; each attempt uses a fresh nonce and starts from nothing.
     """
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
     retrying = Retrying(
         retry=retry_if_exception(_transient),
         stop=stop_after_attempt(attempts),

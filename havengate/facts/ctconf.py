@@ -14,7 +14,8 @@ import shlex
 from dataclasses import replace
 
 from havengate.facts.cpumask import MaskError, parse_cpumask
-from havengate.facts.model import ConfProblem, CpuMask, CtConf, Unknown
+from havengate.facts.model import ConfProblem, CpuMask, CtConf
+from havengate.model import Unknown
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VEID_REF = re.compile(r"\$VEID|\$\{VEID\}")

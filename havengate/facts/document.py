@@ -18,7 +18,8 @@ from havengate.errors import DocumentError
 from havengate.facts.ctconf import GLOBAL_CONF_VEID, parse_ctid_conf
 from havengate.facts.java import jvm_options
 from havengate.facts.kernel import parse_kernel_release
-from havengate.facts.model import Container, CtConf, NodeFacts, Unknown
+from havengate.facts.model import Container, CtConf, NodeFacts
+from havengate.model import Unknown
 
 SCHEMA = "facts"
 SCHEMA_ID = "havengate.facts/1"

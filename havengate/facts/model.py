@@ -9,12 +9,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from havengate.model import Unknown
 
-@dataclass(frozen=True)
-class Unknown:
-    """A fact that could not be established, and why."""
-
-    reason: str
+__all__ = ["Unknown"]  # facts are values or explicit unknowns: the word is the model's
 
 
 class KernelFamily(str, enum.Enum):

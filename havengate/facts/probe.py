@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, replace
-from importlib import resources
+from functools import cache
 
 from havengate.errors import ProbeError
 from havengate.facts.ctconf import GLOBAL_CONF_VEID, parse_ctid_conf
@@ -25,13 +25,12 @@ from havengate.facts.model import (
     NodeFacts,
     OpenPort,
     ThreadSample,
-    Unknown,
 )
 from havengate.facts.procnet import ProcNetError, parse_proc_net_tcp
 from havengate.facts.vz import VzlistError, VzlistRow, parse_vzctl_version, parse_vzlist
+from havengate.model import Unknown
 from havengate.quoting import shell_command, validate_ctid
 
-PROBE_SCRIPT = resources.files("havengate.facts").joinpath("probe.sh").read_text()
 _NONCE = re.compile(r"^[0-9a-f]{16,64}$")
 DEFAULT_STEP_TIMEOUT = 30  # seconds for one command on a node that may hang (vzctl exec2)
 _KILLED_BY_TIMEOUT = (124, 137)  # timeout(1): 124, or 128+SIGKILL with -s KILL
@@ -57,6 +56,14 @@ class Section:
         return Unknown(f"{what} failed (exit {self.status}){detail}")
 
 
+@cache
+def probe_script() -> str:
+    """The probe's fixed text, read once when a node is first probed (not at start-up)."""
+    from importlib import resources
+
+    return resources.files("havengate.facts").joinpath("probe.sh").read_text()
+
+
 def probe_command(nonce: str, mode: str, ctids: tuple[str, ...] = (),
                   step_timeout: int = DEFAULT_STEP_TIMEOUT,
                   connects: tuple[tuple[str, int], ...] = ()) -> str:
@@ -74,7 +81,7 @@ def probe_command(nonce: str, mode: str, ctids: tuple[str, ...] = (),
             raise ValueError(f"port {port} out of range")
         pairs += [str(ipaddress.ip_address(address)), str(int(port))]
     return shell_command(
-        "sh", "-c", PROBE_SCRIPT, "havengate-probe", nonce, mode, str(step_timeout),
+        "sh", "-c", probe_script(), "havengate-probe", nonce, mode, str(step_timeout),
         *(validate_ctid(c) for c in ctids), *(["--", *pairs] if pairs else []),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from havengate.facts.model import Unknown
+from havengate.model import Unknown
 
 VZLIST_STATUSES = frozenset({"running", "stopped", "mounted", "suspended"})
 _VZCTL_VERSION = re.compile(r"^vzctl version (\d+(?:\.\d+)*)", re.MULTILINE)

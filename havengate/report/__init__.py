@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from havengate.model import Report
 from havengate.report.json_format import render_json
 from havengate.report.junit import render_junit
-from havengate.report.model import Report
 from havengate.report.text import render_text
 
 FORMATTERS: dict[str, Callable[[Report], str]] = {

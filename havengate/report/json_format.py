@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from havengate.documents import encode, validate
-from havengate.report.model import Report
+from havengate.model import Report
 
 SCHEMA_ID = "havengate.report/1"
 

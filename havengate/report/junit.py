@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from havengate.report.model import CheckResult, ContainerResult, Report
+from havengate.model import CheckResult, ContainerResult, Report
 
 # XML 1.0 has no place for these; a lone surrogate (JSON allows "\udc80") cannot be encoded
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from havengate.assess.finding import Severity
-from havengate.report.model import ContainerResult, NodeSummary, PatchSummary, Report
+from havengate.model import ContainerResult, NodeSummary, PatchSummary, Report, Severity
 
 _VERDICT_WORDS = {"go": "GO", "no-go": "NO-GO", "unknown": "UNKNOWN", "patched": "PATCHED"}
 _HEADERS = ("CT", "HOSTNAME", "JAVA", "CPUS SEEN", "CPUS/MASK", "VERDICT", "FIX")

@@ -6,8 +6,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from havengate.errors import HavengateError
-
 # Hold an flock until our end of the channel closes: a kill -9 of havengate drops the
 # connection, cat sees EOF, and the lock is gone with it. Arguments: LOCKFILE WAIT.
 LOCK_SCRIPT = r"""
@@ -15,12 +13,6 @@ mkdir -p "${1%/*}" || exit 3
 exec flock -w "$2" "$1" sh -c 'echo locked; exec cat >/dev/null'
 """
 LOCK_BUSY = 1  # flock -w: the lock was not had in time
-
-
-class LockBusy(HavengateError):
-    """Another havengate holds the container's lock on the node (exit 3)."""
-
-    exit_code = 3
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 from invoke import Context
 from invoke.exceptions import CommandTimedOut, Failure, ThreadException
 
-from havengate.errors import TransportError
-from havengate.transport.base import LockBusy, Result
+from havengate.errors import LockBusy, TransportError
+from havengate.transport.base import Result
 
 
 class LocalTransport:

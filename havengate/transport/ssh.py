@@ -11,21 +11,20 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import re
 import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 from fabric import Config, Connection
 from invoke.exceptions import CommandTimedOut, Failure, ThreadException
 
-from havengate.errors import TransportError, UsageError
+from havengate.errors import LockBusy, TransportError, UsageError
 from havengate.quoting import shell_command
-from havengate.transport.base import LOCK_BUSY, LOCK_SCRIPT, LockBusy, Result
+from havengate.transport.address import Destination, NodeAccess, split_destination, validate_host
+from havengate.transport.base import LOCK_BUSY, LOCK_SCRIPT, Result
 
 log = logging.getLogger("havengate")
 
@@ -33,59 +32,6 @@ DEFAULT_SSH_CONFIG = Path("~/.ssh/config")
 MAX_SSH_CONFIG_BYTES = 4 * 1024 * 1024  # a FIFO or /dev/zero would block or never end
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 KEEPALIVE_SECONDS = 15  # a partitioned node notices a dead session (and drops our lock)
-_HOST = re.compile(r"^(?:[A-Za-z0-9._%+-]+@)?[A-Za-z0-9._:\[\]-]+$")
-
-
-@dataclass(frozen=True)
-class SshOptions:
-    ssh_config: Path | None = None  # None: ~/.ssh/config when it exists
-    known_hosts: Path | None = None  # None: ssh_config UserKnownHostsFile, else ~/.ssh/known_hosts
-    accept_new_host_keys: bool = False
-    connect_timeout: float = 10.0
-
-
-def validate_host(host: str) -> str:
-    """``[user@]host[:port]`` or an ssh_config alias; never an option or shell syntax."""
-    split_destination(host)
-    return host
-
-
-@dataclass(frozen=True)
-class Destination:
-    user: str | None
-    host: str  # a name, an alias, or an IP address (IPv6 without brackets)
-    port: int | None
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        user = f"{self.user}@" if self.user else ""
-        return f"{user}{host}:{self.port}" if self.port else f"{user}{host}"
-
-
-def split_destination(text: str) -> Destination:
-    """``[user@]host[:port]``, ``[user@][v6addr]:port`` or a bare IPv6 address."""
-    invalid = f"invalid host {text!r}: expected local, [user@]host[:port] or an alias"
-    if not text or text.startswith("-") or not _HOST.fullmatch(text):
-        raise UsageError(invalid)
-    user, _, name = text.rpartition("@")
-    port_text = None
-    if name.startswith("["):
-        inside, bracket, rest = name[1:].partition("]")
-        if not bracket or not inside or (rest and not rest.startswith(":")):
-            raise UsageError(invalid)
-        name, port_text = inside, rest[1:] if rest else None
-    elif name.count(":") == 1:  # host:port (a bare IPv6 address has several colons)
-        name, _, port_text = name.partition(":")
-    if not name or "[" in name or "]" in name:
-        raise UsageError(invalid)
-    port = None
-    if port_text is not None:
-        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-            raise UsageError(f"invalid host {text!r}: port {port_text!r} is not 1-65535")
-        port = int(port_text)
-    return Destination(user=user or None, host=name, port=port)
-
-
 class _AppendNewHostKey(paramiko.MissingHostKeyPolicy):
     """--accept-new-host-keys: trust a host seen for the first time and append one line to
     known_hosts (paramiko's AutoAddPolicy rewrites the whole file, dropping what it cannot
@@ -150,7 +96,7 @@ def load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
 class SshTransport:
     """One SSH connection per node, opened on first use, reused for every command."""
 
-    def __init__(self, host: str, options: SshOptions, ssh_config: paramiko.SSHConfig) -> None:
+    def __init__(self, host: str, options: NodeAccess, ssh_config: paramiko.SSHConfig) -> None:
         self.name = validate_host(host)
         self._options = options
         self._locks_held = 0  # while a lock is held, a dropped connection must not reconnect
@@ -242,7 +188,11 @@ class SshTransport:
                     "fingerprint) or pass --accept-new-host-keys",
                     permanent=True,
                 ) from exc
-            if "Error reading SSH protocol banner" in message:
+            session = self._connection.client.get_transport()
+            banner = bool(session is not None and getattr(session, "remote_version", None))
+            # paramiko says "No existing session" too when the banner wait ran out first
+            if "Error reading SSH protocol banner" in message or (
+                    "No existing session" in message and not banner):
                 message = (f"no SSH banner within {wait:g} s "
                            "(is an SSH server listening there?)")
             raise TransportError(self.name, f"SSH error with {self._describe()}: {message}",

@@ -11,7 +11,7 @@ from typing import Any
 from havengate.documents import read_json
 from havengate.errors import UsageError
 from havengate.quoting import validate_ctid
-from havengate.state import node_directory
+from havengate.verify.baseline import node_directory
 
 LOOPBACK = ("127.", "::1", "::ffff:127.")
 

@@ -7,7 +7,7 @@ import time
 import requests
 import urllib3
 
-from havengate.report.model import CheckResult
+from havengate.model import CheckResult
 from havengate.verify.expect import HttpCheck
 
 MAX_REDIRECTS = 5

@@ -13,18 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from tenacity import RetryCallState, RetryError, Retrying, retry_if_result, stop_after_delay
-from tenacity.wait import wait_exponential_jitter
-
 from havengate.errors import HavengateError
 from havengate.facts.collect import collect_node
 from havengate.facts.model import Container, NodeFacts
 from havengate.facts.probe import Mode
-from havengate.report.model import CheckResult, PatchSummary
+from havengate.model import CheckResult, PatchSummary
 from havengate.transport.base import Transport
 from havengate.verify.evaluate import HANG_AFTER, State, evaluate
 from havengate.verify.expect import Expectation
-from havengate.verify.http import http_check
 
 DEFAULT_DEADLINE = 120.0
 STEP_TIMEOUT = 5  # seconds for one command on the node (a connect, vzctl exec2)
@@ -99,7 +95,7 @@ def verify(transport: Transport, expectations: list[Expectation], *,
                 outcome.state, outcome.container = None, None  # judge the new JVM afresh
         return any(not _final(o) for o in run.outcomes.values())
 
-    def report_progress(retry_state: RetryCallState) -> None:
+    def report_progress(retry_state) -> None:
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
         for outcome in run.outcomes.values():
             if _final(outcome):
@@ -108,7 +104,10 @@ def verify(transport: Transport, expectations: list[Expectation], *,
             progress(f"CT {outcome.expect.ctid}: {what} — attempt {run.attempts}, "
                      f"next in {wait:.1f} s")
 
-    backoff = wait_exponential_jitter(initial=0.2, max=1.0, jitter=0.2)
+    from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay
+    from tenacity.wait import wait_exponential_jitter
+
+    backoff = wait_exponential_jitter(multiplier=0.2, max=1.0, jitter=0.2)
     retrying = Retrying(
         retry=retry_if_result(bool),
         stop=stop_after_delay(max(0.0, deadline)),
@@ -137,7 +136,9 @@ def _judge(outcome: Outcome, node: NodeFacts, end: float, hang_after: float, *,
         if outcome.expect.http and not http:
             http = tuple(CheckResult("http", check.url, None, "not checked before the deadline")
                          for check in outcome.expect.http)
-    elif container is not None and container.running:
+    elif container is not None and container.running and outcome.expect.http:
+        from havengate.verify.http import http_check  # requests only for HTTP checks
+
         http = tuple(http_check(check, end - time.monotonic()) for check in outcome.expect.http)
     state = evaluate(outcome.expect, node, before, http,
                      deadline_reached=deadline_reached, hang_after=hang_after)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from havengate.facts.model import Container, Unknown
+from havengate.facts.model import Container
+from havengate.model import Unknown
 
 CPUMASK_MIN_VZCTL = (3, 0, 26)  # first vzctl with --cpumask / CPUMASK
 

@@ -7,13 +7,19 @@ mechanism, OpenVZ bug 2206 class); a thread then loops in timed futex waits, the
 waits forever, no port opens, only SIGKILL stops the JVM. On 2.6.24 the same container
 saw every host CPU, so it never hung there.
 
+Evidence: the container's JVMs (argv, -XX:+AssumeMP) or Java files of a stopped one,
+the target's kernel and CPU count, CPUS and CPUMASK in CTID.conf (else the target's
+vz.conf), the target's vzctl version.
+
+Fix: ``vzctl set CTID --cpumask 0 --save`` (pin it), or ``vzctl set CTID --cpus 2
+--save`` where a vzctl predates --cpumask; ``havengate patch`` writes it, journaled.
+
 Example: CT 101 runs ActiveMQ with ``CPUS="1"`` and no CPUMASK; target
 ``2.6.32-042stab134.8`` with 8 CPUs -> error, fix ``vzctl set 101 --cpumask 0 --save``.
 """
 
 from __future__ import annotations
 
-from havengate.assess.finding import Finding, Severity
 from havengate.assess.rules.common import (
     CPUMASK_MIN_VZCTL,
     describe_cpus,
@@ -21,11 +27,13 @@ from havengate.assess.rules.common import (
     version_text,
 )
 from havengate.facts.ctconf import setting_text
-from havengate.facts.model import Container, CpuVisibility, NodeFacts, Unknown
+from havengate.facts.model import Container, CpuVisibility, NodeFacts
+from havengate.model import Finding, Phase, Severity, Unknown
 
 id = "HG001"
 title = "one-CPU Java container on a multi-core 2.6.32 node (suspected futex hang)"
 severity = Severity.ERROR
+phase = Phase.PRE_MOVE
 STRICT_QUOTES_VZCTL = (3, 1)  # parse_line() drops text after a closing quote from 3.1 on
 
 

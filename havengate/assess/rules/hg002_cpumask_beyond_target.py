@@ -4,17 +4,22 @@ Rationale: the kernel ANDs the mask with the CPUs it has; a mask naming only mis
 cannot pin the container as configured (what vzctl does then is unverified), and a mask
 partly outside the target pins it differently than the operator meant.
 
+Evidence: CPUMASK (CTID.conf, else the target's vz.conf) and the target's CPU count.
+
+Fix: a mask of CPUs the target has, e.g. ``havengate patch CTID --cpumask 0``.
+
 Example: ``CPUMASK="4-7"`` moving to a 4-CPU node -> error.
 """
 
 from __future__ import annotations
 
-from havengate.assess.finding import Finding, Severity
-from havengate.facts.model import Container, NodeFacts, Unknown
+from havengate.facts.model import Container, NodeFacts
+from havengate.model import Finding, Phase, Severity, Unknown
 
 id = "HG002"
 title = "CPUMASK names CPUs the target does not have"
 severity = Severity.ERROR
+phase = Phase.PRE_MOVE
 
 
 def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:

@@ -3,17 +3,22 @@
 Rationale: 2.6.32 clamps CPUS to the CPUs online, so the container gets fewer than its
 configuration says; capacity planning made on the old node no longer holds.
 
+Evidence: CPUS and the target's CPU count.
+
+Fix: ``vzctl set CTID --cpus N --save`` with N at most the target's CPUs.
+
 Example: ``CPUS="8"`` moving to a 4-CPU node -> warning.
 """
 
 from __future__ import annotations
 
-from havengate.assess.finding import Finding, Severity
-from havengate.facts.model import Container, NodeFacts, Unknown
+from havengate.facts.model import Container, NodeFacts
+from havengate.model import Finding, Phase, Severity, Unknown
 
 id = "HG003"
 title = "CPUS exceeds the target's CPUs"
 severity = Severity.WARNING
+phase = Phase.PRE_MOVE
 
 
 def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:

@@ -3,19 +3,25 @@
 Rationale: the JVM sizes GC threads, JIT compiler threads and many thread pools from the
 processor count at start; 8 -> 1 shrinks them all (and 1 is the futex-hang case).
 
+Evidence: the CPUs the container sees now (measured inside, else predicted) and those
+it will see on the target (its kernel, CPUs, CPUS).
+
+Fix: none needed; size thread pools and heaps for the new count, or set CPUS.
+
 Example: CPUS=1 on 2.6.24 (sees 8) -> 2.6.32 (sees 1) -> info "8 -> 1".
 """
 
 from __future__ import annotations
 
-from havengate.assess.finding import Finding, Severity
 from havengate.assess.visibility import predict_cpus_seen
 from havengate.facts.ctconf import on_node
-from havengate.facts.model import Container, NodeFacts, Unknown
+from havengate.facts.model import Container, NodeFacts
+from havengate.model import Finding, Phase, Severity, Unknown
 
 id = "HG004"
 title = "CPUs seen inside the container change"
 severity = Severity.INFO
+phase = Phase.PRE_MOVE
 
 
 def cpus_seen_now(source: NodeFacts, container: Container) -> int | Unknown:

@@ -2,17 +2,22 @@
 
 Rationale: vzmigrate needs vzctl on the destination to register and start the container.
 
+Evidence: the target's vzctl (not installed) and kernel.
+
+Fix: install OpenVZ on the target, or name the right node.
+
 Example: a plain Debian host as target -> error.
 """
 
 from __future__ import annotations
 
-from havengate.assess.finding import Finding, Severity
-from havengate.facts.model import Container, KernelFamily, NodeFacts, Unknown
+from havengate.facts.model import Container, KernelFamily, NodeFacts
+from havengate.model import Finding, Phase, Severity, Unknown
 
 id = "HG006"
 title = "target is not an OpenVZ node"
 severity = Severity.ERROR
+phase = Phase.PRE_MOVE
 
 
 def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:

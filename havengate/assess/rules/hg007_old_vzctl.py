@@ -4,18 +4,23 @@ Rationale: vzctl before 3.0.26 does not know CPUMASK; a mask written in CTID.con
 with the container but is never applied on such a target, so the container is not pinned
 there (HG001 then counts it as unpinned; only CPUS>=2 mitigates).
 
+Evidence: the target's vzctl version, the container's CPUMASK.
+
+Fix: vzctl >= 3.0.26 on the target, or ``--cpus 2`` instead of a mask.
+
 Example: ``CPUMASK="0"`` moving to a node with vzctl 3.0.24 -> warning.
 """
 
 from __future__ import annotations
 
-from havengate.assess.finding import Finding, Severity
 from havengate.assess.rules.common import CPUMASK_MIN_VZCTL, java_evidence, version_text
-from havengate.facts.model import Container, NodeFacts, Unknown
+from havengate.facts.model import Container, NodeFacts
+from havengate.model import Finding, Phase, Severity, Unknown
 
 id = "HG007"
 title = "target vzctl too old for CPUMASK"
 severity = Severity.WARNING
+phase = Phase.PRE_MOVE
 
 
 def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:

@@ -3,17 +3,22 @@
 Rationale: no JVM runs to look at; Java is inferred from the private area (a JVM under
 usr/lib/jvm, usr/bin/java, init scripts that start java), and JVM flags are unknown.
 
+Evidence: the Java binaries and init scripts found in its private area.
+
+Fix: none needed; start it before the check to judge its processes instead.
+
 Example: CT 103 stopped with usr/lib/jvm in its private area -> info.
 """
 
 from __future__ import annotations
 
-from havengate.assess.finding import Finding, Severity
-from havengate.facts.model import Container, NodeFacts, Unknown
+from havengate.facts.model import Container, NodeFacts
+from havengate.model import Finding, Phase, Severity, Unknown
 
 id = "HG008"
 title = "stopped container: verdict rests on files"
 severity = Severity.INFO
+phase = Phase.PRE_MOVE
 
 
 def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:

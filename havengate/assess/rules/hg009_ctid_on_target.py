@@ -3,17 +3,22 @@
 Rationale: vzmigrate refuses (exit 9, "already exists") after the operator's cutover
 window has started; better to know before.
 
+Evidence: the target's vzlist.
+
+Fix: destroy or renumber the target's container first, or move to another CTID.
+
 Example: CT 101 listed by vzlist on the target -> error.
 """
 
 from __future__ import annotations
 
-from havengate.assess.finding import Finding, Severity
-from havengate.facts.model import Container, NodeFacts, Unknown
+from havengate.facts.model import Container, NodeFacts
+from havengate.model import Finding, Phase, Severity, Unknown
 
 id = "HG009"
 title = "CTID already exists on the target"
 severity = Severity.ERROR
+phase = Phase.PRE_MOVE
 
 
 def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:

@@ -4,17 +4,22 @@ Rationale: vzmigrate copies CTID.conf verbatim and sources it as sh; spaces arou
 unbalanced quotes, inline comments after a quoted value, duplicate keys (vzctl keeps the
 first) or command substitutions make the moved container behave unlike the operator thinks.
 
+Evidence: the CTID.conf line and how vzctl (and sh) read it.
+
+Fix: rewrite the line as ``KEY="value"`` (``havengate patch`` writes that form).
+
 Example: ``CPUS = 2`` (spaces) -> warning: vzctl ignores the line, the CT gets all CPUs.
 """
 
 from __future__ import annotations
 
-from havengate.assess.finding import Finding, Severity
-from havengate.facts.model import Container, NodeFacts, Unknown
+from havengate.facts.model import Container, NodeFacts
+from havengate.model import Finding, Phase, Severity, Unknown
 
 id = "HG010"
 title = "CTID.conf lines read differently than they look"
 severity = Severity.WARNING
+phase = Phase.PRE_MOVE
 
 
 def check(source: NodeFacts, target: NodeFacts, container: Container) -> list[Finding]:
