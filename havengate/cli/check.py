@@ -13,12 +13,11 @@ from havengate.cli.options import (
     emit,
     host_argument,
     log,
+    node_command,
     output_group,
-    patch_group,
     patching,
     render,
     ssh_group,
-    state_group,
 )
 from havengate.decide import Policy, PolicyConfig, UnrecognisedKernel
 from havengate.documents import STDIO
@@ -39,12 +38,10 @@ examples:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    check = commands.add_parser(
-        "check", parents=[ssh_group(), output_group(), state_group(), patch_group()],
+    check = node_command(
+        commands, "check", patch=True, epilog=CHECK_EPILOG,
         help="pre-move gate: go / no-go / unknown per container",
-        description="Decide, per container on the source, whether it may move to the target.",
-        epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+        description="Decide, per container on the source, whether it may move to the target.")
     check.add_argument("ctids", nargs="*", metavar="CTID",
                        help="containers to check (default: every container on the source)")
     source = check.add_mutually_exclusive_group(required=True)

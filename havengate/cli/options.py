@@ -57,6 +57,16 @@ def host_argument(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def node_command(commands: argparse._SubParsersAction, name: str, *, help: str,
+                 description: str, epilog: str | None = None, probe: bool = True,
+                 patch: bool = False) -> argparse.ArgumentParser:
+    """A subcommand that reaches nodes: SSH options (with the probe's limits when it probes),
+    output and state options, and the patch options when it can write a fix."""
+    parents = [ssh_group(probe), output_group(), state_group(), *([patch_group()] if patch else [])]
+    return commands.add_parser(name, parents=parents, help=help, description=description,
+                               epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def ssh_group(probe: bool = True) -> argparse.ArgumentParser:
     """SSH options; ``probe``: the command probes nodes, so it offers the probe's limits
     (a command that does not read an option does not offer it)."""

@@ -13,12 +13,10 @@ from havengate.cli.options import (
     cpu_count,
     emit,
     host_argument,
-    output_group,
-    patch_group,
+    node_command,
     patching,
     positive_float,
     render,
-    ssh_group,
     state_group,
 )
 from havengate.model import ExitCode
@@ -43,12 +41,10 @@ examples:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    patch = commands.add_parser(
-        "patch", parents=[ssh_group(), output_group(), state_group(), patch_group()],
+    patch = node_command(
+        commands, "patch", patch=True, epilog=PATCH_EPILOG,
         help="apply the fix (CPUMASK / CPUS) to containers' CTID.conf, journaled",
-        description="Fix containers HG001 would block, on one node.",
-        epilog=PATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+        description="Fix containers HG001 would block, on one node.")
     patch.add_argument("ctids", nargs="+", metavar="CTID")
     patch.add_argument("--host", required=True, type=host_argument, metavar="HOST",
                        help="node whose CTID.conf is patched (the source before the move)")
@@ -66,12 +62,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                             "(e.g. --cpumask 0-3, --cpus 1); refused without it")
     patch.set_defaults(handler=command_patch)
 
-    revert = commands.add_parser(
-        "revert", parents=[ssh_group(probe=False), output_group(), state_group()],
+    revert = node_command(
+        commands, "revert", probe=False,
         help="restore the exact CTID.conf bytes from before the last patch",
         description="Undo the last journaled patch of each container on HOST, byte for byte. "
-                    "Refused when the file changed since the patch, unless --force.",
-    )
+                    "Refused when the file changed since the patch, unless --force.")
     revert.add_argument("ctids", nargs="+", metavar="CTID")
     revert.add_argument("--host", required=True, type=host_argument, metavar="HOST")
     revert.add_argument("--force", action="store_true",

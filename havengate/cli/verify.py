@@ -11,12 +11,10 @@ from havengate.cli.options import (
     access,
     cpu_count,
     host_argument,
-    output_group,
+    node_command,
     patching,
     positive_float,
     render,
-    ssh_group,
-    state_group,
 )
 from havengate.verify.evaluate import HANG_AFTER
 from havengate.verify.run import DEFAULT_DEADLINE
@@ -40,13 +38,11 @@ examples:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "verify", parents=[ssh_group(probe=False), output_group(), state_group()],
+    parser = node_command(
+        commands, "verify", probe=False, epilog=EPILOG,
         help="after the move: the ports opened again? if not, why (futex-hang diagnosis)",
         description="Check, on the target, that each container's listening ports (Java and "
-                    "not) opened again, and say why when they did not.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+                    "not) opened again, and say why when they did not.")
     parser.add_argument("ctids", nargs="*", metavar="CTID",
                         help="containers to verify (default: every baseline in STATE_DIR)")
     parser.add_argument("--target", required=True, type=host_argument, metavar="HOST",

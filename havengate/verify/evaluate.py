@@ -15,18 +15,8 @@ from havengate.facts.model import (
     OpenPort,
 )
 from havengate.model import CheckResult, Finding, Unknown
+from havengate.verify import rules
 from havengate.verify.expect import LOOPBACK, Expectation
-from havengate.verify.rules import (
-    hg100_unassessable,
-    hg101_futex_hang,
-    hg102_no_jvm,
-    hg103_other_port,
-    hg104_loopback_only,
-    hg105_no_connect,
-    hg106_http,
-    hg107_container_missing,
-    hg108_no_port,
-)
 from havengate.verify.rules.context import PostMove
 
 HANG_AFTER = 30.0  # seconds a JVM may take to open its ports before a hang is suspected
@@ -57,15 +47,15 @@ def evaluate(expect: Expectation, node: NodeFacts, before: Container | None,
                    hang_after=hang_after)
 
     if isinstance(node.containers, Unknown):
-        return State("unknown", (), tuple(hg100_unassessable.check(ctx)))
+        return State("unknown", (), tuple(rules.hg100_unassessable.check(ctx)))
     if container is None:
-        return State("failed", (), tuple(hg107_container_missing.check(ctx)))
+        return State("failed", (), tuple(rules.hg107_container_missing.check(ctx)))
     if not container.running:
         if deadline_reached:
-            return State("failed", (), tuple(hg107_container_missing.check(ctx)))
+            return State("failed", (), tuple(rules.hg107_container_missing.check(ctx)))
         return State("pending", (), (), f"CT {ctid} is {container.status}")
     if isinstance(container.java_processes, Unknown):
-        return State("unknown", (), tuple(hg100_unassessable.check(ctx)))
+        return State("unknown", (), tuple(rules.hg100_unassessable.check(ctx)))
     if not checks:  # it runs, and nothing listened before the move: that is all there is
         return State("verified", (CheckResult(
             "running", f"CT {ctid}", True,
@@ -74,11 +64,11 @@ def evaluate(expect: Expectation, node: NodeFacts, before: Container | None,
     missing = [c for c in checks if not c.ok]
     if not missing:
         return State("verified", checks)
-    unassessable = hg100_unassessable.check(ctx)
+    unassessable = rules.hg100_unassessable.check(ctx)
     if unassessable:
         return State("unknown", checks, tuple(unassessable))
 
-    hang = hg101_futex_hang.check(ctx)
+    hang = rules.hg101_futex_hang.check(ctx)
     if hang:  # "suspect" until a second window shows the same: run.py decides
         return State("failed" if deadline_reached else "suspect", checks, tuple(hang),
                      "futex hang suspected")
@@ -89,14 +79,14 @@ def evaluate(expect: Expectation, node: NodeFacts, before: Container | None,
 
 def _diagnose(ctx: PostMove) -> list[Finding]:
     """At the deadline: say plainly why each failed check failed."""
-    no_jvm = hg102_no_jvm.check(ctx)
+    no_jvm = rules.hg102_no_jvm.check(ctx)
     if no_jvm:
         return no_jvm
     return [f for rule in DEADLINE_RULES for f in rule.check(ctx)]
 
 
-DEADLINE_RULES = (hg104_loopback_only, hg103_other_port, hg108_no_port, hg105_no_connect,
-                  hg106_http)
+DEADLINE_RULES = (rules.hg104_loopback_only, rules.hg103_other_port, rules.hg108_no_port,
+                  rules.hg105_no_connect, rules.hg106_http)
 
 
 def _listen_checks(expect: Expectation, container: Container) -> tuple[CheckResult, ...]:
