@@ -67,6 +67,8 @@ def overall(verdicts: list[Verdict], *, complete: bool) -> Verdict:
     for blocking in (Verdict.NO_GO, Verdict.FAILED):
         if blocking in verdicts:
             return blocking
+    if Verdict.SKIPPED in verdicts:  # not moved: the wave did not finish
+        return Verdict.SKIPPED
     if Verdict.UNKNOWN in verdicts or not complete:
         return Verdict.UNKNOWN
     if Verdict.PATCHED in verdicts:
@@ -84,4 +86,5 @@ EXIT_CODES = {
     Verdict.VERIFIED: ExitCode.GO,
     Verdict.FAILED: ExitCode.NO_GO,
     Verdict.USAGE_ERROR: ExitCode.USAGE,
+    Verdict.SKIPPED: ExitCode.NO_GO,
 }

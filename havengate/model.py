@@ -58,6 +58,7 @@ class Verdict(str, enum.Enum):
     VERIFIED = "verified"  # after the move: every expected port and check answered
     FAILED = "failed"  # after the move: something expected is not there
     USAGE_ERROR = "usage-error"  # refused before anything was done (a minimal report)
+    SKIPPED = "skipped"  # migrate: not attempted (an earlier container failed)
 
 
 class ExitCode(enum.IntEnum):
@@ -123,6 +124,16 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class StepResult:
+    """One phase of a container's move: check, patch, migrate, verify."""
+
+    name: str
+    outcome: str  # ok | failed | skipped | unknown | refused
+    seconds: float | None
+    detail: str
+
+
+@dataclass(frozen=True)
 class ContainerResult:
     ctid: str
     hostname: str | None
@@ -139,6 +150,7 @@ class ContainerResult:
     patch: PatchSummary | None = None
     checks: tuple[CheckResult, ...] = ()
     duration_seconds: float | None = None  # how long this container's own steps took
+    steps: tuple[StepResult, ...] = ()  # migrate: its phases, in order
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ alias) or facts already in hand (``load_facts(path)``).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -38,11 +39,13 @@ from havengate.facts.document import load_facts as _load_facts
 from havengate.facts.model import Container, NodeFacts
 from havengate.facts.probe import Mode
 from havengate.model import (
+    ContainerResult,
     ExitCode,
     PatchStatus,
     PatchSummary,
     Port,
     Report,
+    StepResult,
     Unknown,
     Verdict,
 )
@@ -57,7 +60,7 @@ from havengate.verify.run import verify as sample_until_verified
 __all__ = [
     "DEFAULT_STATE_DIR", "Config", "NodeAccess", "PatchPolicy", "Policy", "PolicyConfig",
     "Report", "UnrecognisedKernel", "VerifySettings", "check", "close_all", "facts",
-    "journal", "load_config", "load_facts", "patch", "revert", "verify",
+    "journal", "load_config", "load_facts", "migrate", "patch", "revert", "verify",
 ]
 
 log = logging.getLogger("havengate")
@@ -83,6 +86,14 @@ def check(source: Node, target: Node, ctids: tuple[str, ...] = (), *,
     With ``policy.policy == Policy.PATCH`` a container only HG001 blocks is patched on the
     source (journaled in ``state_dir``, or the default) and judged again.
     """
+    return _gate(source, target, ctids, access=access, policy=policy, patching=patching,
+                 state_dir=state_dir)[0]
+
+
+def _gate(source: Node, target: Node, ctids: tuple[str, ...], *, access: NodeAccess,
+          policy: PolicyConfig, patching: PatchPolicy,
+          state_dir: Path | None) -> tuple[Report, NodeFacts | NodeFailure, NodeFacts | NodeFailure]:
+    """check(), with the facts it judged (migrate reads the nodes' own names from them)."""
     ctids = tuple(validate_ctid(ctid) for ctid in ctids)
     if policy.policy == Policy.PATCH and not isinstance(source, str):
         raise UsageError("--policy patch changes the source's CTID.conf: it needs the source "
@@ -108,7 +119,7 @@ def check(source: Node, target: Node, ctids: tuple[str, ...] = (), *,
             log.info("recorded %d port baseline(s) in %s", len(written), state_dir)
         except StateError as exc:
             log.warning("baseline not recorded: %s (the report still lists the ports)", exc)
-    return report
+    return report, source_facts, target_facts
 
 
 def _patcher(host: str, source: NodeFacts, target: NodeFacts | NodeFailure, patching: PatchPolicy,
@@ -327,3 +338,140 @@ def _patch_report(command: str, node, results) -> Report:
     return build_report(command, "patch", results, source=node, target=None, errors=[
         note for r in results if r.patch and r.patch.status == PatchStatus.FAILED
         for note in r.patch.notes])
+
+
+def migrate(ctids: tuple[str, ...], source: str, target: str, *,
+            access: NodeAccess = NodeAccess(), policy: PolicyConfig = PolicyConfig(),
+            patching: PatchPolicy = PatchPolicy(), settings: VerifySettings = VerifySettings(),
+            config: Config = Config(), destination: str | None = None, online: bool = False,
+            extra: tuple[str, ...] = (), keep_going: bool = False,
+            state_dir: Path = DEFAULT_STATE_DIR,
+            progress: Callable[[str], None] = log.info) -> Report:
+    """A wave: the gate for every container (one probe per node), then for each one that
+    may go, in the order given, ``vzmigrate`` on the source and ``verify`` on the target.
+
+    A no-go or unknown container is never moved; the wave stops at the first container that
+    fails to move or to verify (``keep_going``: goes on), the rest ``skipped``. Resumable:
+    a container this wave journal says was verified on the target is skipped, and said so.
+    """
+    from havengate.act.migrate import move
+    from havengate.api.wave import WaveJournal
+
+    ctids = tuple(validate_ctid(ctid) for ctid in ctids)
+    if not ctids:
+        raise UsageError("name the containers to move (havengate migrate CTID... )")
+    if source == target:
+        raise UsageError(f"--source and --target are both {source}: nothing would move")
+    wave = WaveJournal(state_dir, source, target)
+    done = wave.verified()
+    steps: dict[str, list[StepResult]] = {ctid: [] for ctid in ctids}
+    results: dict[str, ContainerResult] = {}
+    for ctid in ctids:
+        if ctid in done:
+            progress(f"CT {ctid}: moved and verified by an earlier run of this wave: skipped")
+            results[ctid] = container_result(ctid, Verdict.VERIFIED, ports=(), steps=(StepResult(
+                "verify", "ok", None, f"verified on {target} by an earlier run ({done[ctid]})"),))
+    todo = tuple(ctid for ctid in ctids if ctid not in done)
+    gate = report = source_facts = None
+    if todo:
+        started = time.monotonic()
+        report, source_facts, _ = _gate(source, target, todo, access=access, policy=policy,
+                                        patching=patching, state_dir=state_dir)
+        gate = {c.ctid: c for c in report.containers}
+        took = round(time.monotonic() - started, 3)
+        for ctid in todo:
+            result = gate.get(ctid)
+            verdict = result.verdict if result else Verdict.UNKNOWN
+            steps[ctid].append(StepResult("check", {Verdict.GO: "ok", Verdict.PATCHED: "ok",
+                                                    Verdict.NO_GO: "refused"}.get(verdict, "unknown"),
+                                          took, verdict.value))
+            if result is not None and result.patch is not None:
+                steps[ctid].append(StepResult("patch", "ok" if verdict == Verdict.PATCHED
+                                              else "failed", None, result.patch.status.value))
+    stopped: str | None = None
+    for ctid in todo:
+        result = gate.get(ctid) if gate else None
+        if result is None or result.verdict not in (Verdict.GO, Verdict.PATCHED):
+            verdict = result.verdict if result else Verdict.UNKNOWN
+            steps[ctid].append(StepResult("migrate", "skipped", None,
+                                          f"not moved: the gate said {verdict.value}"))
+            results[ctid] = _with_steps(result, ctid, verdict, steps[ctid])
+            continue
+        if stopped:
+            steps[ctid].append(StepResult("migrate", "skipped", None, stopped))
+            results[ctid] = _with_steps(result, ctid, Verdict.SKIPPED, steps[ctid])
+            continue
+        if patching.dry_run:  # the plan only: nothing is moved
+            steps[ctid].append(StepResult("migrate", "skipped", None, "--dry-run: would run "
+                                          f"vzmigrate to {destination or target}"))
+            results[ctid] = _with_steps(result, ctid, result.verdict, steps[ctid])
+            continue
+        started = time.monotonic()
+        progress(f"CT {ctid}: vzmigrate to {destination or target} ...")
+        try:
+            moved = over_connection(source, access, lambda t, ctid=ctid: move(
+                t, ctid, destination or target, online=online, extra=extra,
+                line=lambda text, ctid=ctid: progress(f"CT {ctid} vzmigrate: {text}")))
+        except HavengateError as exc:
+            moved = None
+            detail = f"vzmigrate could not be run on {source}: {exc}"
+        took = round(time.monotonic() - started, 3)
+        if moved is None or not moved.ok:
+            detail = detail if moved is None else (
+                f"vzmigrate exit {moved.exit_code}: {moved.meaning}"
+                + (f" ({moved.last_lines[-1]})" if moved.last_lines else ""))
+            steps[ctid].append(StepResult("migrate", "failed", took, detail))
+            results[ctid] = _with_steps(result, ctid, Verdict.FAILED, steps[ctid])
+            wave.record(ctid, "failed", detail)
+            stopped = None if keep_going else f"not attempted: CT {ctid} failed to move"
+            continue
+        steps[ctid].append(StepResult("migrate", "ok", took, moved.meaning))
+        wave.record(ctid, "moved", moved.meaning)
+        verdict, verify_result = _verify_moved(ctid, result, target, access, settings,
+                                               patching, config, state_dir, source_facts,
+                                               progress)
+        steps[ctid].append(verify_result)
+        results[ctid] = _with_steps(result, ctid, verdict, steps[ctid])
+        if verdict == Verdict.VERIFIED:
+            wave.record(ctid, "verified", verify_result.detail)
+        elif not keep_going:
+            wave.record(ctid, "failed", verify_result.detail)
+            stopped = f"not attempted: CT {ctid} moved but did not verify"
+    ordered = [results[ctid] for ctid in ctids]
+    notes = ([f"stopped the wave: {stopped.removeprefix('not attempted: ')}"] if stopped else [])
+    return build_report("migrate", policy.policy.value, ordered,
+                        source=report.source if report else named_node(source),
+                        target=report.target if report else named_node(target),
+                        errors=report.errors if report else (), notes=notes)
+
+
+def _verify_moved(ctid: str, gate: ContainerResult, target: str, access: NodeAccess,
+                  settings: VerifySettings, patching: PatchPolicy, config: Config,
+                  state_dir: Path, source_facts, progress) -> tuple[Verdict, StepResult]:
+    """verify() of one moved container, from the baseline this run's probe recorded."""
+    started = time.monotonic()
+    if gate.status != "running":
+        return Verdict.VERIFIED, StepResult(
+            "verify", "skipped", 0.0, f"it was {gate.status or 'not running'} before the move: "
+            "vzmigrate moved it as it was, nothing listened to check")
+    node = source_facts.nodename if isinstance(source_facts, NodeFacts) else None
+    source_node = node or (source_facts.host if isinstance(source_facts, NodeFacts) else None)
+    try:
+        checked = verify((ctid,), target, access=access,
+                         settings=replace(settings, source_node=source_node), patching=patching,
+                         config=config, state_dir=state_dir, progress=progress)
+    except HavengateError as exc:
+        return Verdict.UNKNOWN, StepResult("verify", "unknown",
+                                           round(time.monotonic() - started, 3), str(exc))
+    (result,) = checked.containers
+    why = "; ".join(f"{f.rule} {f.message}" for f in result.findings) or \
+        "; ".join(f"{c.kind} {c.target}: {c.detail}" for c in result.checks)
+    outcome = {Verdict.VERIFIED: "ok", Verdict.FAILED: "failed"}.get(result.verdict, "unknown")
+    return result.verdict, StepResult("verify", outcome, round(time.monotonic() - started, 3),
+                                      why)
+
+
+def _with_steps(result: ContainerResult | None, ctid: str, verdict: Verdict,
+                steps: list[StepResult]) -> ContainerResult:
+    base = result or container_result(ctid, verdict, ports=())
+    return replace(base, verdict=verdict, steps=tuple(steps))

@@ -19,6 +19,7 @@ from havengate.model import (
     Port,
     Report,
     Severity,
+    StepResult,
     Unknown,
     Verdict,
 )
@@ -52,7 +53,8 @@ def container_result(ctid: str, verdict: Verdict, *, container: Container | None
                      cpus_seen_after: int | Unknown | None = None,
                      ports: tuple[Port, ...] | None = None,
                      patch: PatchSummary | None = None, checks: tuple[CheckResult, ...] = (),
-                     duration: float | None = None) -> ContainerResult:
+                     duration: float | None = None,
+                     steps: tuple[StepResult, ...] = ()) -> ContainerResult:
     """A container's line in any report (check, patch, revert, verify), its placeholders the
     same everywhere: what the container's facts say, "?" for what they could not say.
 
@@ -79,6 +81,7 @@ def container_result(ctid: str, verdict: Verdict, *, container: Container | None
         patch=patch,
         checks=checks,
         duration_seconds=duration,
+        steps=steps,
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from havengate import __version__
 from havengate.api import close_all
 from havengate.api.results import build_report
-from havengate.cli import check, patch, rules, verify
+from havengate.cli import check, migrate, patch, rules, verify
 from havengate.cli.options import check_output, emit, log
 from havengate.documents import STDIO
 from havengate.errors import HavengateError, ReportNotWritten
@@ -38,7 +38,8 @@ exit codes: 0 go | 1 no-go | 2 usage/config error | 3 could not assess
 """
 
 
-COMMANDS = ("check", "facts", "patch", "revert", "journal", "verify", "rules", "explain")
+COMMANDS = ("check", "facts", "patch", "revert", "journal", "verify", "migrate", "rules",
+            "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.register(commands)
     patch.register(commands)
     verify.register(commands)
+    migrate.register(commands)
     rules.register(commands)
     return parser
 
@@ -103,8 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.reconfigure(errors="backslashreplace")
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if words[:1] == ["migrate"] and "--" in words:  # what follows -- is vzmigrate's own
+        extra = words[words.index("--") + 1:]
+        words = words[:words.index("--")]
     try:
         args = parser.parse_args(words)
+        if extra:
+            args.extra = tuple(extra)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help/--version exit 0
         if exc.code == ExitCode.USAGE:
             _usage_report(words, "the command line was refused (see the message above)")

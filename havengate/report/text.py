@@ -13,6 +13,8 @@ def render_text(report: Report) -> str:
         return _render_patches(report)
     if report.command == "verify":
         return _render_verify(report)
+    if report.command == "migrate":
+        return _render_migrate(report)
     lines = [_node_line("source", report.source), _node_line("target", report.target), ""]
     if report.containers:
         lines.extend(_table([_HEADERS, *(_row(c) for c in report.containers)]))
@@ -173,3 +175,34 @@ def _summary(report: Report) -> str:
     return (f"verdict: {_VERDICT_WORDS.get(report.verdict, report.verdict)} "
             f"(exit {report.exit_code}; policy {report.policy}"
             + (f"; {parts}" if parts else "") + ")")
+
+
+def _render_migrate(report: Report) -> str:
+    """A wave at a glance: each container's verdict and its phases, then why."""
+    lines = [_node_line("source", report.source), _node_line("target", report.target), ""]
+    rows = [("CT", "HOSTNAME", "VERDICT", "PHASES")]
+    for container in report.containers:
+        phases = " -> ".join(
+            f"{step.name} {step.outcome}"
+            + (f" {step.seconds:.1f}s" if step.seconds is not None else "")
+            for step in container.steps)
+        rows.append((container.ctid, container.hostname or "-",
+                     container.verdict.value.upper(), phases or "-"))
+    lines.extend(_table(rows))
+    for container in report.containers:
+        if container.verdict.value in ("verified",) and not container.findings:
+            continue
+        lines.append("")
+        lines.append(f"CT {container.ctid}: {container.verdict.value.upper()}")
+        lines.extend(f"  {step.name}: {step.outcome}: {step.detail}" for step in container.steps
+                     if step.detail)
+        for finding in container.findings:
+            lines.append(f"  {finding.rule} {finding.severity.label}: {finding.message}")
+        if container.fix:
+            lines.append(f"  fix: {container.fix}")
+    if report.errors:
+        lines += ["", "could not assess:", *(f"  - {error}" for error in report.errors)]
+    if report.notes:
+        lines += ["", *(f"note: {note}" for note in report.notes)]
+    lines += ["", f"verdict: {report.verdict.value} (exit {int(report.exit_code)})"]
+    return "\n".join(_printable(line) for line in lines) + "\n"

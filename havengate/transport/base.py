@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -24,6 +25,26 @@ class Result:
     exited: int
 
 
+class LineWriter:
+    """A file-like sink that hands each complete line to ``line`` (streamed output)."""
+
+    def __init__(self, line: Callable[[str], None]) -> None:
+        self._line = line
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for one in lines:
+            self._line(one.rstrip("\r"))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._line(self._pending)
+            self._pending = ""
+
+
 class Transport(Protocol):
     """A node we can ask things; ``name`` is how the operator named it."""
 
@@ -31,6 +52,11 @@ class Transport(Protocol):
 
     def run(self, command: str, *, timeout: float) -> Result:
         """Run ``command`` with the node's shell; raise TransportError if we could not ask."""
+        ...
+
+    def stream(self, command: str, *, timeout: float, line: Callable[[str], None]) -> Result:
+        """``run()``, handing each line of output to ``line`` as it comes (a long step
+        such as vzmigrate, whose progress the operator watches)."""
         ...
 
     def lock(self, path: str, wait: float) -> AbstractContextManager[None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from invoke import Context
 from invoke.exceptions import CommandTimedOut, Failure, ThreadException
 
 from havengate.errors import LockBusy, TransportError
-from havengate.transport.base import Result
+from havengate.transport.base import LineWriter, Result
 
 
 class LocalTransport:
@@ -23,11 +23,20 @@ class LocalTransport:
         self._context = Context()
 
     def run(self, command: str, *, timeout: float) -> Result:
+        return self._run(command, timeout=timeout, line=None)
+
+    def stream(self, command: str, *, timeout: float, line: Callable[[str], None]) -> Result:
+        return self._run(command, timeout=timeout, line=line)
+
+    def _run(self, command: str, *, timeout: float,
+             line: Callable[[str], None] | None) -> Result:
         started = time.monotonic()
+        streams = {} if line is None else {
+            "hide": False, "out_stream": LineWriter(line), "err_stream": LineWriter(line)}
         try:
             result = self._context.run(
-                command, hide=True, warn=True, timeout=timeout, in_stream=False, pty=False
-            )
+                command, **{"hide": True, **streams}, warn=True, timeout=timeout,
+                in_stream=False, pty=False)
         except CommandTimedOut as exc:
             raise TransportError(self.name, f"command timed out after {exc.timeout:g} s") from exc
         except (Failure, ThreadException, OSError) as exc:

@@ -13,7 +13,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from invoke.exceptions import CommandTimedOut, Failure, ThreadException
 from havengate.errors import LockBusy, TransportError, UsageError
 from havengate.quoting import shell_command
 from havengate.transport.address import Destination, NodeAccess, split_destination, validate_host
-from havengate.transport.base import LOCK_BUSY, LOCK_SCRIPT, Result
+from havengate.transport.base import LOCK_BUSY, LOCK_SCRIPT, LineWriter, Result
 
 log = logging.getLogger("havengate")
 
@@ -209,6 +209,13 @@ class SshTransport:
             ) from exc
 
     def run(self, command: str, *, timeout: float) -> Result:
+        return self._run(command, timeout=timeout, line=None)
+
+    def stream(self, command: str, *, timeout: float, line: Callable[[str], None]) -> Result:
+        return self._run(command, timeout=timeout, line=line)
+
+    def _run(self, command: str, *, timeout: float,
+             line: Callable[[str], None] | None) -> Result:
         started = time.monotonic()
         self.open(within=timeout)
         left = timeout - (time.monotonic() - started)  # one limit for connect and command
@@ -216,9 +223,14 @@ class SshTransport:
             raise TransportError(self.name, f"command timed out after {timeout:g} s on "
                                  f"{self._describe()} (connecting took it all)")
         try:
+            streams = {} if line is None else {
+                "hide": False, "out_stream": LineWriter(line), "err_stream": LineWriter(line)}
             result = self._connection.run(
-                command, hide=True, warn=True, timeout=left, in_stream=False, pty=False
-            )
+                command, **{"hide": True, **streams}, warn=True, timeout=left, in_stream=False,
+                pty=False)
+            for sink in ("out_stream", "err_stream"):
+                if sink in streams:
+                    streams[sink].flush()
         except CommandTimedOut as exc:
             raise TransportError(
                 self.name, f"command timed out after {timeout:g} s on {self._describe()}"

@@ -1,0 +1,130 @@
+"""`havengate migrate` for real: the gate, the lab's vzmigrate run on the source over SSH,
+verify on the target; a no-go container is never handed to vzmigrate (the lab's call log
+proves it); the same command again skips what moved and verified."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from lab import JavaSpec, Lab, ServiceSpec, default_conf
+
+from havengate.documents import validate
+
+HAVENGATE = shutil.which("havengate") or "havengate"
+PORT = 61616
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Lab:
+    instance = Lab(tmp_path_factory.mktemp("migrate"))
+    try:
+        instance.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
+        instance.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        yield instance
+    finally:
+        instance.close()
+
+
+def java_ct(lab: Lab, ctid: str, cpus: int) -> None:
+    ip = f"10.200.6.{int(ctid) % 250}"
+    lab.nodes["master"].add_container(ctid, conf=default_conf(ctid, cpus=cpus, ip=ip), ip=ip,
+                                      java=[JavaSpec(ports=[PORT])])
+    assert lab.nodes["master"].container(ctid).wait_listening(PORT, timeout=30)
+
+
+def migrate(lab: Lab, state: Path, *args: str) -> tuple[int, dict, str]:
+    result = subprocess.run(
+        [HAVENGATE, "migrate", *args, "--source", "master", "--target", "slave",
+         "--state-dir", str(state), "--format", "json", "--timeout", "60",
+         "--ssh-config", str(lab.ssh_config)],
+        capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert result.stdout, result.stderr
+    report = json.loads(result.stdout)
+    validate(report, "report")
+    return result.returncode, report, result.stderr
+
+
+def moved(lab: Lab) -> list[str]:
+    return [argv[-1] for argv in lab.nodes["master"].commands() if argv[0] == "vzmigrate"]
+
+
+def test_policy_patch_fixes_moves_and_verifies_the_wave_and_a_rerun_skips_it(lab, tmp_path):
+    java_ct(lab, "501", 1)  # one CPU, no pin: HG001 -- patched first
+    java_ct(lab, "502", 2)
+    lab.nodes["master"].add_container("504", conf=default_conf("504", cpus=1, ip="10.200.6.4"),
+                                      ip="10.200.6.4", services=[ServiceSpec("nginx", [80])])
+    assert lab.nodes["master"].container("504").wait_listening(80, timeout=20)
+    code, report, stderr = migrate(lab, tmp_path, "501", "502", "504", "--policy", "patch")
+    verdicts = {c["ctid"]: c["verdict"] for c in report["containers"]}
+    assert (code, verdicts) == (0, dict.fromkeys(("501", "502", "504"), "verified")), \
+        stderr[-3000:]
+    phases = {c["ctid"]: [(s["name"], s["outcome"]) for s in c["steps"]]
+              for c in report["containers"]}
+    assert phases["501"] == [("check", "ok"), ("patch", "ok"), ("migrate", "ok"),
+                             ("verify", "ok")]
+    assert phases["504"] == [("check", "ok"), ("migrate", "ok"), ("verify", "ok")]
+    assert "CT 501 vzmigrate:" in stderr  # its output streamed, line by line
+    assert 'CPUMASK="0"' in lab.nodes["slave"].read_conf("501")  # the fix travelled with it
+    assert moved(lab) == ["501", "502", "504"]
+
+    code, again, stderr = migrate(lab, tmp_path, "501", "502", "504", "--policy", "patch")
+    assert code == 0 and moved(lab) == ["501", "502", "504"]  # nothing moved twice
+    assert all(c["steps"][0]["detail"].startswith("verified on slave by an earlier run")
+               for c in again["containers"]), again
+    assert "earlier run of this wave: skipped" in stderr
+
+
+def test_policy_block_never_hands_a_no_go_container_to_vzmigrate(lab, tmp_path):
+    java_ct(lab, "511", 1)
+    java_ct(lab, "512", 2)
+    before = moved(lab)
+    code, report, stderr = migrate(lab, tmp_path, "511", "512")
+    verdicts = {c["ctid"]: c["verdict"] for c in report["containers"]}
+    assert (code, verdicts) == (1, {"511": "no-go", "512": "verified"}), stderr[-3000:]
+    assert moved(lab)[len(before):] == ["512"]
+    ct511 = next(c for c in report["containers"] if c["ctid"] == "511")
+    assert ct511["steps"][-1] == {"name": "migrate", "outcome": "skipped", "seconds": None,
+                                  "detail": "not moved: the gate said no-go"}
+    assert lab.nodes["master"].container("511").running  # still home, untouched
+
+
+def test_bad_input_is_refused_before_anything_moves(lab, tmp_path):
+    result = subprocess.run(
+        [HAVENGATE, "migrate", "999", "--source", "master", "--target", "master",
+         "--state-dir", str(tmp_path), "--ssh-config", str(lab.ssh_config)],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "nothing would move" in result.stderr
+
+
+def test_a_killed_havengate_never_kills_a_vzmigrate_half_way(lab, tmp_path):
+    """kill -9 of havengate while vzmigrate runs: the move finishes on the node anyway."""
+    import os
+    import signal
+    import time
+
+    java_ct(lab, "521", 2)
+    process = subprocess.Popen(
+        [HAVENGATE, "migrate", "521", "--source", "master", "--target", "slave",
+         "--state-dir", str(tmp_path), "--ssh-config", str(lab.ssh_config)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if "CT 521 vzmigrate:" in line or not line:
+                break
+        assert "CT 521 vzmigrate:" in line, line
+        os.kill(process.pid, signal.SIGKILL)  # mid-move
+    finally:
+        process.wait(timeout=30)
+    slave = lab.nodes["slave"]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not (slave.has_conf("521")
+                                                and slave.container("521").running):
+        time.sleep(0.5)
+    assert slave.has_conf("521") and slave.container("521").running
+    assert not lab.nodes["master"].has_conf("521")  # vzmigrate -r yes finished its clean-up
