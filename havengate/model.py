@@ -29,7 +29,16 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
-class Phase(str, enum.Enum):
+class _Word(str, enum.Enum):
+    """An enum whose str() and format() are its value: reports print words, not names."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    __format__ = str.__format__
+
+
+class Phase(_Word):
     """When a rule judges: before the move (check) or after it (verify)."""
 
     PRE_MOVE = "pre-move"
@@ -50,7 +59,7 @@ class Finding:
     missing: tuple[str, ...] = field(default=())
 
 
-class Verdict(str, enum.Enum):
+class Verdict(_Word):
     GO = "go"
     NO_GO = "no-go"
     PATCHED = "patched"
@@ -62,13 +71,16 @@ class Verdict(str, enum.Enum):
 
 
 class ExitCode(enum.IntEnum):
+    def __str__(self) -> str:
+        return str(int(self))
+
     GO = 0
     NO_GO = 1
     USAGE = 2
     UNKNOWN = 3
 
 
-class PatchStatus(str, enum.Enum):
+class PatchStatus(_Word):
     PATCHED = "patched"
     ALREADY = "already"  # the file held the values: nothing to do
     PLANNED = "planned"  # --dry-run: what would be done

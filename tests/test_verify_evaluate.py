@@ -181,7 +181,9 @@ def test_a_hung_jvm_that_is_not_idle_is_still_called_hung(share):
     assert state.status == "suspect"
     (finding,) = state.findings
     assert finding.rule == "HG101" and "thread states match the hang" in finding.message
-    assert any("thread 57 (java) waits in futex and did not wake" in e for e in finding.evidence)
+    # the Java main thread (58) blocked; the launcher (57) joining it is no evidence
+    assert any("thread 58 (java) waits in futex and did not wake" in e for e in finding.evidence)
+    assert not any("thread 57 " in e for e in finding.evidence)
     assert any("thread 70 (lab-futex-loop) cycles in timed waits" in e for e in finding.evidence)
     assert finding.remediation.startswith("vzctl set 101 --cpumask 0 --save")
 
@@ -216,3 +218,17 @@ def test_without_the_hg001_conditions_a_portless_jvm_is_never_called_hung(conf, 
                     hang_after=30).status == "pending"
     state = evaluate(EXPECT, target, before, (), deadline_reached=True, hang_after=30)
     assert state.status == "failed" and state.findings[0].rule == "HG108"
+
+
+def test_a_jsvc_controller_does_not_hide_its_jvms_working_main_thread():
+    """jsvc: the controller (one thread, older) and the JVM it runs; the JVM's main thread
+    works, so nothing is hung yet, whichever process is the oldest."""
+    def controller(age: float) -> JavaProcess:
+        return JavaProcess(pid=40, argv=("jsvc",), jvm_options=(), listeners=(),
+                           age_seconds=age, threads=(ThreadSample(
+                               tid=40, name="jsvc", state="S", cpu_ticks=1,
+                               wchan="do_wait", voluntary_switches=3),))
+    before, _ = on_target(jvms=(controller(50.0), busy_hung_jvm(40.0, 0, main_ticks=3000)))
+    _, target = on_target(jvms=(controller(51.0), busy_hung_jvm(41.0, 0, main_ticks=3090)))
+    assert evaluate(EXPECT, target, before, (), deadline_reached=False,
+                    hang_after=30).status == "pending"

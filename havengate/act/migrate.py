@@ -34,6 +34,7 @@ MEANINGS = {
     15: "applying the configuration on the destination failed",
     16: "ploop is not supported on the destination",
     17: "the checkpoint image version is not supported on the destination",
+    20: "the container is locked (another vzctl or vzmigrate works on it)",
 }
 
 

@@ -79,20 +79,21 @@ def facts(host: str, access: NodeAccess = NodeAccess(), *, node_only: bool = Fal
 
 def check(source: Node, target: Node, ctids: tuple[str, ...] = (), *,
           access: NodeAccess = NodeAccess(), policy: PolicyConfig = PolicyConfig(),
-          patching: PatchPolicy = PatchPolicy(), state_dir: Path | None = None) -> Report:
+          patching: PatchPolicy = PatchPolicy(), state_dir: Path = DEFAULT_STATE_DIR,
+          baselines: bool = True) -> Report:
     """The pre-move gate: go, no-go, patched or unknown per container.
 
-    ``state_dir``: where a live check records its port baselines (None: nowhere).
-    With ``policy.policy == Policy.PATCH`` a container only HG001 blocks is patched on the
-    source (journaled in ``state_dir``, or the default) and judged again.
+    A live check records each running container's port baseline in ``state_dir`` (unless
+    ``baselines`` is False). With ``policy.policy == Policy.PATCH`` a container only HG001
+    blocks is patched on the source (journaled in ``state_dir``) and judged again.
     """
     return _gate(source, target, ctids, access=access, policy=policy, patching=patching,
-                 state_dir=state_dir)[0]
+                 state_dir=state_dir, baselines=baselines)[0]
 
 
 def _gate(source: Node, target: Node, ctids: tuple[str, ...], *, access: NodeAccess,
-          policy: PolicyConfig, patching: PatchPolicy,
-          state_dir: Path | None) -> tuple[Report, NodeFacts | NodeFailure, NodeFacts | NodeFailure]:
+          policy: PolicyConfig, patching: PatchPolicy, state_dir: Path,
+          baselines: bool) -> tuple[Report, NodeFacts | NodeFailure, NodeFacts | NodeFailure]:
     """check(), with the facts it judged (migrate reads the nodes' own names from them)."""
     ctids = tuple(validate_ctid(ctid) for ctid in ctids)
     if policy.policy == Policy.PATCH and not isinstance(source, str):
@@ -109,9 +110,9 @@ def _gate(source: Node, target: Node, ctids: tuple[str, ...], *, access: NodeAcc
     patcher = None
     if policy.policy == Policy.PATCH and isinstance(source_facts, NodeFacts):
         patcher = _patcher(source, source_facts, target_facts, patching, access,
-                           Journal(state_dir or DEFAULT_STATE_DIR))
+                           Journal(state_dir))
     report, assessments = run_check(source_facts, target_facts, ctids, policy, patcher=patcher)
-    if isinstance(source, str) and isinstance(source_facts, NodeFacts) and state_dir is not None \
+    if isinstance(source, str) and isinstance(source_facts, NodeFacts) and baselines \
             and not patching.dry_run:
         try:
             written = record_baselines(state_dir, source_facts,
@@ -285,7 +286,9 @@ def _verify_result(outcome: Outcome, node: NodeFacts | None):
     state = outcome.state
     container = outcome.container
     return container_result(
-        outcome.expect.ctid, Verdict(state.status) if state else Verdict.UNKNOWN,
+        outcome.expect.ctid,
+        Verdict(state.status) if state and state.status in ("verified", "failed", "unknown")
+        else Verdict.UNKNOWN,  # pending or suspect when a permanent error ended the sampling
         container=container, node=node, findings=state.findings if state else (),
         cpus_seen_after=container.cpus_seen if container else None,
         ports=tuple(Port(family="tcp", address="*", port=p) for p in outcome.expect.ports),
@@ -350,33 +353,50 @@ def migrate(ctids: tuple[str, ...], source: str, target: str, *,
     """A wave: the gate for every container (one probe per node), then for each one that
     may go, in the order given, ``vzmigrate`` on the source and ``verify`` on the target.
 
-    A no-go or unknown container is never moved; the wave stops at the first container that
-    fails to move or to verify (``keep_going``: goes on), the rest ``skipped``. Resumable:
-    a container this wave journal says was verified on the target is skipped, and said so.
+    A no-go or unknown container is never moved, nor anything when the gate could not
+    read a node; the wave stops at the first container that fails to move or to verify
+    (``keep_going``: goes on), the rest ``skipped``. Resumable: a container an earlier run
+    moved is verified again on the target, and skipped if it is verified.
     """
     from havengate.act.migrate import move
     from havengate.api.wave import WaveJournal
+    from havengate.transport.address import split_destination
 
     ctids = tuple(validate_ctid(ctid) for ctid in ctids)
     if not ctids:
         raise UsageError("name the containers to move (havengate migrate CTID... )")
+    twice = sorted({ctid for ctid in ctids if ctids.count(ctid) > 1}, key=int)
+    if twice:
+        raise UsageError(f"CT {', '.join(twice)} named twice: a container moves once")
     if source == target:
         raise UsageError(f"--source and --target are both {source}: nothing would move")
+    # vzmigrate on the source wants a host it can reach as root, not our ssh:// or user@
+    destination = destination or split_destination(target.removeprefix("ssh://")).host
     wave = WaveJournal(state_dir, source, target)
-    done = wave.verified()
+    wave.check_writable()  # a move that happened must be journaled: fail before any
     steps: dict[str, list[StepResult]] = {ctid: [] for ctid in ctids}
     results: dict[str, ContainerResult] = {}
-    for ctid in ctids:
-        if ctid in done:
-            progress(f"CT {ctid}: moved and verified by an earlier run of this wave: skipped")
-            results[ctid] = container_result(ctid, Verdict.VERIFIED, ports=(), steps=(StepResult(
-                "verify", "ok", None, f"verified on {target} by an earlier run ({done[ctid]})"),))
-    todo = tuple(ctid for ctid in ctids if ctid not in done)
-    gate = report = source_facts = None
-    if todo:
+    stopped: str | None = None
+    earlier = wave.moved()
+    for ctid in [c for c in ctids if c in earlier]:  # moved by an earlier run: still there?
+        verdict, step = _verify_moved(ctid, None, target, access, settings, patching, config,
+                                      state_dir, None, progress, earlier_run=earlier[ctid])
+        if verdict != Verdict.VERIFIED and _only_on(ctid, source, target, access) == source:
+            progress(f"CT {ctid}: moved by an earlier run, but it is back on {source}: "
+                     "it goes through the gate again")
+            del earlier[ctid]  # moved back (an HA failback): this wave moves it again
+            continue
+        steps[ctid].append(step)
+        results[ctid] = _with_steps(None, ctid, verdict, steps[ctid])
+        if verdict != Verdict.VERIFIED and not keep_going:
+            stopped = f"not attempted: CT {ctid}, moved by an earlier run, does not verify"
+    todo = tuple(ctid for ctid in ctids if ctid not in earlier)
+    gate: dict[str, ContainerResult] = {}
+    report = source_facts = None
+    if todo and not stopped:
         started = time.monotonic()
         report, source_facts, _ = _gate(source, target, todo, access=access, policy=policy,
-                                        patching=patching, state_dir=state_dir)
+                                        patching=patching, state_dir=state_dir, baselines=True)
         gate = {c.ctid: c for c in report.containers}
         took = round(time.monotonic() - started, 3)
         for ctid in todo:
@@ -388,87 +408,134 @@ def migrate(ctids: tuple[str, ...], source: str, target: str, *,
             if result is not None and result.patch is not None:
                 steps[ctid].append(StepResult("patch", "ok" if verdict == Verdict.PATCHED
                                               else "failed", None, result.patch.status.value))
-    stopped: str | None = None
+        if report.errors:  # a node not fully read may hide a blocker: nothing moves
+            stopped = "not moved: the gate could not read the nodes fully (see errors)"
     for ctid in todo:
-        result = gate.get(ctid) if gate else None
-        if result is None or result.verdict not in (Verdict.GO, Verdict.PATCHED):
-            verdict = result.verdict if result else Verdict.UNKNOWN
+        result = gate.get(ctid)
+        if result is not None and result.verdict not in (Verdict.GO, Verdict.PATCHED):
             steps[ctid].append(StepResult("migrate", "skipped", None,
-                                          f"not moved: the gate said {verdict.value}"))
-            results[ctid] = _with_steps(result, ctid, verdict, steps[ctid])
+                                          f"not moved: the gate said {result.verdict.value}"))
+            results[ctid] = _with_steps(result, ctid, result.verdict, steps[ctid])
             continue
-        if stopped:
-            steps[ctid].append(StepResult("migrate", "skipped", None, stopped))
-            results[ctid] = _with_steps(result, ctid, Verdict.SKIPPED, steps[ctid])
+        if stopped or result is None:
+            steps[ctid].append(StepResult("migrate", "skipped", None,
+                                          stopped or "not moved: not assessed"))
+            results[ctid] = _with_steps(result, ctid, Verdict.SKIPPED if result else
+                                        Verdict.UNKNOWN, steps[ctid])
             continue
         if patching.dry_run:  # the plan only: nothing is moved
             steps[ctid].append(StepResult("migrate", "skipped", None, "--dry-run: would run "
-                                          f"vzmigrate to {destination or target}"))
+                                          f"vzmigrate to {destination}"))
             results[ctid] = _with_steps(result, ctid, result.verdict, steps[ctid])
             continue
-        started = time.monotonic()
-        progress(f"CT {ctid}: vzmigrate to {destination or target} ...")
-        try:
-            moved = over_connection(source, access, lambda t, ctid=ctid: move(
-                t, ctid, destination or target, online=online, extra=extra,
-                line=lambda text, ctid=ctid: progress(f"CT {ctid} vzmigrate: {text}")))
-        except HavengateError as exc:
-            moved = None
-            detail = f"vzmigrate could not be run on {source}: {exc}"
-        took = round(time.monotonic() - started, 3)
-        if moved is None or not moved.ok:
-            detail = detail if moved is None else (
-                f"vzmigrate exit {moved.exit_code}: {moved.meaning}"
-                + (f" ({moved.last_lines[-1]})" if moved.last_lines else ""))
-            steps[ctid].append(StepResult("migrate", "failed", took, detail))
-            results[ctid] = _with_steps(result, ctid, Verdict.FAILED, steps[ctid])
-            wave.record(ctid, "failed", detail)
-            stopped = None if keep_going else f"not attempted: CT {ctid} failed to move"
-            continue
-        steps[ctid].append(StepResult("migrate", "ok", took, moved.meaning))
-        wave.record(ctid, "moved", moved.meaning)
-        verdict, verify_result = _verify_moved(ctid, result, target, access, settings,
-                                               patching, config, state_dir, source_facts,
-                                               progress)
-        steps[ctid].append(verify_result)
+        verdict, step = _move_one(ctid, source, destination, access, online, extra, wave,
+                                  progress, move)
+        steps[ctid].append(step)
+        if verdict is None:  # moved: does it come back on the target?
+            verdict, step = _verify_moved(ctid, result, target, access, settings, patching,
+                                          config, state_dir, source_facts, progress)
+            steps[ctid].append(step)
+            wave.record(ctid, "verified" if verdict == Verdict.VERIFIED else "unverified",
+                        step.detail)
         results[ctid] = _with_steps(result, ctid, verdict, steps[ctid])
-        if verdict == Verdict.VERIFIED:
-            wave.record(ctid, "verified", verify_result.detail)
-        elif not keep_going:
-            wave.record(ctid, "failed", verify_result.detail)
-            stopped = f"not attempted: CT {ctid} moved but did not verify"
+        if verdict != Verdict.VERIFIED and not keep_going:
+            stopped = f"not attempted: CT {ctid} did not move and verify"
     ordered = [results[ctid] for ctid in ctids]
     notes = ([f"stopped the wave: {stopped.removeprefix('not attempted: ')}"] if stopped else [])
+    errors = report.errors if report else ()
     return build_report("migrate", policy.policy.value, ordered,
                         source=report.source if report else named_node(source),
                         target=report.target if report else named_node(target),
-                        errors=report.errors if report else (), notes=notes)
+                        errors=errors, notes=notes, complete=not errors)
 
 
-def _verify_moved(ctid: str, gate: ContainerResult, target: str, access: NodeAccess,
-                  settings: VerifySettings, patching: PatchPolicy, config: Config,
-                  state_dir: Path, source_facts, progress) -> tuple[Verdict, StepResult]:
-    """verify() of one moved container, from the baseline this run's probe recorded."""
+def _move_one(ctid: str, source: str, destination: str, access: NodeAccess, online: bool,
+              extra: tuple[str, ...], wave, progress, move) -> tuple[Verdict | None, StepResult]:
+    """vzmigrate of one container on the source; (None, ok step) when it moved."""
     started = time.monotonic()
-    if gate.status != "running":
+    progress(f"CT {ctid}: vzmigrate to {destination} ...")
+    wave.record(ctid, "moving", f"vzmigrate to {destination}")
+    try:
+        moved = over_connection(source, access, lambda t: move(
+            t, ctid, destination, online=online, extra=extra,
+            line=lambda text: progress(f"CT {ctid} vzmigrate: {text}")))
+    except HavengateError as exc:  # the session broke: vzmigrate may go on, detached
+        detail = (f"lost the session with {source} during vzmigrate ({exc}); it runs detached "
+                  "and may still be moving the container: run the same command again")
+        wave.record(ctid, "lost", detail)
+        return Verdict.UNKNOWN, StepResult("migrate", "unknown", _since(started), detail)
+    except KeyboardInterrupt:
+        wave.record(ctid, "interrupted", "havengate interrupted during vzmigrate")
+        log.warning("CT %s: vzmigrate goes on on %s (detached); run the same command again "
+                    "to verify it", ctid, source)
+        raise
+    if not moved.ok:
+        detail = (f"vzmigrate exit {moved.exit_code}: {moved.meaning}"
+                  + (f" ({moved.last_lines[-1]})" if moved.last_lines else ""))
+        wave.record(ctid, "failed", detail)
+        return Verdict.FAILED, StepResult("migrate", "failed", _since(started), detail)
+    wave.record(ctid, "moved", moved.meaning)
+    return None, StepResult("migrate", "ok", _since(started), moved.meaning)
+
+
+def _only_on(ctid: str, source: str, target: str, access: NodeAccess) -> str | None:
+    """The one node of the two that has the container, or None (both, neither, unknown)."""
+    gathered = gather({name: collector(name, Mode.NODE, (), access) for name in (source, target)})
+    holders = [name for name, node in gathered.items()
+               if isinstance(node, NodeFacts) and node.container(ctid) is not None]
+    readable = all(isinstance(node, NodeFacts) and not isinstance(node.containers, Unknown)
+                   for node in gathered.values())
+    return holders[0] if readable and len(holders) == 1 else None
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
+
+
+def _verify_moved(ctid: str, gate: ContainerResult | None, target: str, access: NodeAccess,
+                  settings: VerifySettings, patching: PatchPolicy, config: Config,
+                  state_dir: Path, source_facts, progress, *,
+                  earlier_run: str | None = None) -> tuple[Verdict, StepResult]:
+    """verify() of one moved container, from the baseline recorded before its move.
+
+    A container that was not running before the move is verified by being on the target
+    (nothing listened to check); one an earlier run moved is verified again now."""
+    started = time.monotonic()
+    since = f" (moved by an earlier run, {earlier_run})" if earlier_run else ""
+    if gate is not None and gate.status != "running":
+        node = facts(target, access, node_only=True)
+        present = node.container(ctid)
+        if present is None:
+            return Verdict.FAILED, StepResult("verify", "failed", _since(started),
+                                              f"CT {ctid} is not on {target} after vzmigrate")
         return Verdict.VERIFIED, StepResult(
-            "verify", "skipped", 0.0, f"it was {gate.status or 'not running'} before the move: "
-            "vzmigrate moved it as it was, nothing listened to check")
+            "verify", "ok", _since(started), f"on {target} ({present.status}); it was "
+            f"{gate.status} before the move: nothing listened to check")
     node = source_facts.nodename if isinstance(source_facts, NodeFacts) else None
     source_node = node or (source_facts.host if isinstance(source_facts, NodeFacts) else None)
     try:
         checked = verify((ctid,), target, access=access,
                          settings=replace(settings, source_node=source_node), patching=patching,
                          config=config, state_dir=state_dir, progress=progress)
+    except UsageError as exc:
+        if gate is None and "nothing to verify" in str(exc):  # it was not running then
+            present = facts(target, access, node_only=True).container(ctid)
+            if present is not None:
+                return Verdict.VERIFIED, StepResult(
+                    "verify", "ok", _since(started), f"on {target} ({present.status}), with no "
+                    f"baseline: nothing listened to check{since}")
+            return Verdict.FAILED, StepResult("verify", "failed", _since(started),
+                                              f"CT {ctid} is not on {target}{since}")
+        return Verdict.UNKNOWN, StepResult("verify", "unknown", _since(started),
+                                           f"{exc}{since}")
     except HavengateError as exc:
-        return Verdict.UNKNOWN, StepResult("verify", "unknown",
-                                           round(time.monotonic() - started, 3), str(exc))
+        return Verdict.UNKNOWN, StepResult("verify", "unknown", _since(started),
+                                           f"{exc}{since}")
     (result,) = checked.containers
     why = "; ".join(f"{f.rule} {f.message}" for f in result.findings) or \
         "; ".join(f"{c.kind} {c.target}: {c.detail}" for c in result.checks)
     outcome = {Verdict.VERIFIED: "ok", Verdict.FAILED: "failed"}.get(result.verdict, "unknown")
-    return result.verdict, StepResult("verify", outcome, round(time.monotonic() - started, 3),
-                                      why)
+    return result.verdict, StepResult("verify", outcome, _since(started), why + since)
 
 
 def _with_steps(result: ContainerResult | None, ctid: str, verdict: Verdict,

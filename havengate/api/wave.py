@@ -20,8 +20,25 @@ class WaveJournal:
         self.path = state_dir / FILE
         self.source, self.target = source, target
 
-    def verified(self) -> dict[str, str]:
-        """CTID -> when, for containers whose last event on this route is ``verified``."""
+    # vzmigrate started, whatever came of it, but not a refusal (vzmigrate's own failure
+    # leaves the container on the source: it is moved again)
+    LEFT = frozenset({"moving", "moved", "verified", "unverified", "lost", "interrupted"})
+
+    def moved(self) -> dict[str, str]:
+        """CTID -> when, for containers an earlier run handed to vzmigrate on this route."""
+        return {ctid: event.get("time", "?") for ctid, event in self._last().items()
+                if event.get("event") in self.LEFT}
+
+    def check_writable(self) -> None:
+        """A move that happened must be journaled: refuse before the first one if it cannot."""
+        try:
+            self.path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640))
+        except OSError as exc:
+            raise StateError(f"cannot write the wave journal {self.path}: "
+                             f"{exc.strerror or exc}; nothing was moved") from exc
+
+    def _last(self) -> dict[str, dict]:
         last: dict[str, dict] = {}
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
@@ -40,8 +57,7 @@ class WaveJournal:
             if isinstance(event, dict) and (event.get("source"), event.get("target")) == (
                     self.source, self.target):
                 last[str(event.get("ctid"))] = event
-        return {ctid: event.get("time", "?") for ctid, event in last.items()
-                if event.get("event") == "verified"}
+        return last
 
     def record(self, ctid: str, event: str, detail: str) -> None:
         line = json.dumps({"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),

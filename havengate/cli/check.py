@@ -88,7 +88,7 @@ def command_check(args: argparse.Namespace) -> int:
                           unrecognised_kernel=UnrecognisedKernel(args.unrecognised_kernel))
     report = api.check(source, target, tuple(args.ctids), access=access(args), policy=policy,
                        patching=patching(args, load_config(args.config)),
-                       state_dir=None if args.no_baseline else args.state_dir)
+                       state_dir=args.state_dir, baselines=not args.no_baseline)
     return render(report, args)
 
 

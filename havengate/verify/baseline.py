@@ -10,6 +10,7 @@ from typing import Any
 
 from havengate import __version__
 from havengate.documents import validate
+from havengate.errors import StateError
 from havengate.facts.model import Container, NodeFacts, OpenPort
 from havengate.model import Unknown
 from havengate.state import write_json_atomically
@@ -63,9 +64,16 @@ def record_baselines(state_dir: Path, source: NodeFacts, containers: list[Contai
     node = source.nodename or source.host
     for container in containers:
         ports = container.listening
-        if not container.running or isinstance(ports, Unknown):
-            continue  # "no ports" must never stand for "ports unknown"
         path = baseline_path(state_dir, node, container.ctid)
+        if not container.running or isinstance(ports, Unknown):
+            # "no ports" must never stand for "ports unknown"; nor may an older baseline
+            # stand for this run's: verify then has nothing to go on, and says so
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise StateError(f"cannot remove the stale baseline {path}: "
+                                 f"{exc.strerror or exc}") from exc
+            continue
         write_json_atomically(path, baseline_document(source.host, container, ports,
                                                       source.nodename))
         written.append(path)

@@ -9,6 +9,7 @@ when the deadline comes; then the last sample is judged once more and diagnosed.
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -85,14 +86,14 @@ def verify(transport: Transport, expectations: list[Expectation], *,
         run.node, run.error = node, None
         for outcome in pending:
             _judge(outcome, node, end, hang_after, deadline_reached=False)
-            if _final(outcome):
-                outcome.seconds = round(time.monotonic() - run.started, 3)
             if remediate and outcome.remediation is None and _hung(outcome) \
                     and end - time.monotonic() > MIN_SAMPLE:
-                progress(f"CT {outcome.expect.ctid}: futex hang suspected — remediating "
+                progress(f"CT {outcome.expect.ctid}: futex hang called — remediating "
                          "(patch, kill -9, restart)")
                 outcome.remediation = remediate(outcome.container, node, end - time.monotonic())
                 outcome.state, outcome.container = None, None  # judge the new JVM afresh
+            if _final(outcome):
+                outcome.seconds = round(time.monotonic() - run.started, 3)
         return any(not _final(o) for o in run.outcomes.values())
 
     def report_progress(retry_state) -> None:
@@ -105,13 +106,11 @@ def verify(transport: Transport, expectations: list[Expectation], *,
                      f"next in {wait:.1f} s")
 
     from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay
-    from tenacity.wait import wait_exponential_jitter
 
-    backoff = wait_exponential_jitter(multiplier=0.2, max=1.0, jitter=0.2)
     retrying = Retrying(
         retry=retry_if_result(bool),
         stop=stop_after_delay(max(0.0, deadline)),
-        wait=lambda state: min(backoff(state), max(0.0, end - time.monotonic())),
+        wait=lambda state: min(backoff(state.attempt_number), max(0.0, end - time.monotonic())),
         before_sleep=report_progress,
         reraise=True,
     )
@@ -153,9 +152,17 @@ def _final(outcome: Outcome) -> bool:
 
 
 def _hung(outcome: Outcome) -> bool:
+    """A called hang: the signature in SUSPECT_WINDOWS windows in a row (one suspect window
+    never kills a JVM)."""
     state = outcome.state
-    return (state is not None and outcome.container is not None
+    return (state is not None and outcome.container is not None and state.status == "failed"
             and any(f.rule == "HG101" for f in state.findings))
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before the next sample: 0.2, 0.4, 0.8, then 1 s, with up to 0.2 s of jitter
+    (several verifies against one node do not sample in step)."""
+    return min(1.0, 0.2 * 2 ** max(attempt - 1, 0)) + random.uniform(0.0, 0.2)  # noqa: S311
 
 
 def _connects(pending: list[Outcome]) -> tuple[tuple[str, int], ...]:

@@ -60,8 +60,13 @@ def _futex_hang(ctx: PostMove, container: Container, node: NodeFacts,
         return None  # one more sample: a window shows whether it is still working
     window = max(oldest.age_seconds - (previous.age_seconds or 0.0), 0.1)
     threads = ThreadWindow(oldest, previous, window)
-    if threads.main_working:
-        return None  # its main thread is busy: starting slowly, not hung (the deadline judges)
+    # Any JVM of the container whose main thread works is still starting (a jsvc controller
+    # is older than the JVM it runs, so every JVM is looked at, not only the oldest).
+    for process in processes:
+        earlier = _same_process(before, process)
+        if earlier is not None and ThreadWindow(process, earlier, max(
+                (process.age_seconds or 0.0) - (earlier.age_seconds or 0.0), 0.1)).main_working:
+            return None  # a main thread busy: starting slowly, not hung (the deadline judges)
     evidence = [
         f"JVM pid {oldest.pid} alive for {oldest.age_seconds:.0f} s and listening on no port "
         f"(a JVM is called hung after {hang_after:g} s)",
@@ -94,9 +99,11 @@ class ThreadWindow:
         earlier = {t.tid: t for t in before.threads}
         self.pairs = [(t, earlier[t.tid]) for t in now.threads if t.tid in earlier]
         ordered = sorted((t for t, _ in self.pairs), key=lambda t: t.tid)
-        # The launcher thread has the process's id; the Java main thread is the next one.
-        self.main = next((t for t in ordered if t.tid != now.pid), None)
+        # The java launcher's thread has the process's id and joins the Java main thread,
+        # the next one it creates; where the process has no other thread (jsvc, a JNI
+        # launcher), main runs on the launcher's own thread.
         self.launcher = next((t for t in ordered if t.tid == now.pid), None)
+        self.main = next((t for t in ordered if t.tid != now.pid), self.launcher)
         self.used = sum(t.cpu_ticks - b.cpu_ticks for t, b in self.pairs)
 
     def _delta(self, thread: ThreadSample) -> tuple[int, int]:
@@ -112,9 +119,10 @@ class ThreadWindow:
         return ticks >= MAIN_WORKING_SHARE * self.window * TICKS_PER_SECOND
 
     def blocked(self) -> list[ThreadSample]:
-        """Parents waiting forever: in futex, not one wake-up in the window."""
-        return [t for t in (self.launcher, self.main) if t is not None and t.in_futex
-                and self._delta(t)[1] == 0]
+        """The main thread waiting forever: in futex, not one wake-up in the window. (The
+        launcher always waits so, joining main in every JVM: it is no evidence.)"""
+        return [t for t in (self.main,) if t is not None and t is not self.launcher
+                and t.in_futex and self._delta(t)[1] == 0]
 
     def cycling(self) -> list[ThreadSample]:
         """Threads that wake in futex and wait again, about once a second or more."""
