@@ -95,7 +95,7 @@ def test_hung_jvms_busy_or_idle_are_called_hung_and_the_slow_starter_is_not(lab,
     verdicts = {ctid: result["verdict"] for ctid, result in results.items()}
     assert verdicts == {**dict.fromkeys(HUNG, "failed"), SLOW: "verified", NGINX: "verified"}, \
         stderr[-3000:]
-    assert code == 1 and elapsed < 60
+    assert code == 1 and elapsed < 45, f"{elapsed:.1f} s: called only at the 45 s deadline"
     for ctid in HUNG:
         (hang,) = results[ctid]["findings"]
         assert hang["rule"] == "HG101", (ctid, hang)
