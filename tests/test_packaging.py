@@ -24,3 +24,18 @@ def test_package_data_is_declared():
     setup_cfg = (ROOT / "setup.cfg").read_text()
     assert "schemas/*.json" in setup_cfg and "facts/*.sh" in setup_cfg
     assert (ROOT / "havengate" / "schemas").resolve() == (ROOT / "schemas").resolve()
+
+
+def test_the_hooks_ship_in_the_wheel(tmp_path):
+    """`pip install .` carries hooks/ (the node-side vzmigrate gate, the runbook scripts):
+    `havengate hooks --path` prints where."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path),
+                    str(ROOT)], check=True, timeout=300, capture_output=True)
+    (wheel,) = tmp_path.glob("havengate-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"havengate/hooks/vzmigrate", "havengate/hooks/pre-migrate",
+            "havengate/hooks/post-migrate"} <= names

@@ -18,6 +18,7 @@ from pathlib import Path
 from havengate.act.journal import Entry, Journal
 from havengate.act.patch import patch_container, revert_container
 from havengate.act.remediate import remediate_hang
+from havengate.act.token import DEFAULT_TTL
 from havengate.act.vet import file_vetter, multicore_2632, refuse_unsafe
 from havengate.api.config import Config, load_config
 from havengate.api.gate import Patcher, run_check
@@ -51,7 +52,7 @@ from havengate.model import (
 )
 from havengate.quoting import validate_ctid
 from havengate.state import DEFAULT_STATE_DIR
-from havengate.transport import NodeAccess
+from havengate.transport import NodeAccess, Transport
 from havengate.verify.baseline import record_baselines
 from havengate.verify.expect import load_expectations
 from havengate.verify.run import Outcome, Remediator
@@ -80,7 +81,8 @@ def facts(host: str, access: NodeAccess = NodeAccess(), *, node_only: bool = Fal
 def check(source: Node, target: Node, ctids: tuple[str, ...] = (), *,
           access: NodeAccess = NodeAccess(), policy: PolicyConfig = PolicyConfig(),
           patching: PatchPolicy = PatchPolicy(), state_dir: Path = DEFAULT_STATE_DIR,
-          baselines: bool = True) -> Report:
+          baselines: bool = True, go_ttl: int | None = None,
+          go_dest: str | None = None) -> Report:
     """The pre-move gate: go, no-go, patched or unknown per container.
 
     A live check records each running container's port baseline in ``state_dir`` (unless
@@ -88,20 +90,29 @@ def check(source: Node, target: Node, ctids: tuple[str, ...] = (), *,
     blocks is patched on the source (journaled in ``state_dir``) and judged again.
     """
     return _gate(source, target, ctids, access=access, policy=policy, patching=patching,
-                 state_dir=state_dir, baselines=baselines)[0]
+                 state_dir=state_dir, baselines=baselines, go_ttl=go_ttl,
+                 go_dest=go_dest)[0]
 
 
 def _gate(source: Node, target: Node, ctids: tuple[str, ...], *, access: NodeAccess,
-          policy: PolicyConfig, patching: PatchPolicy, state_dir: Path,
-          baselines: bool) -> tuple[Report, NodeFacts | NodeFailure, NodeFacts | NodeFailure]:
-    """check(), with the facts it judged (migrate reads the nodes' own names from them)."""
+          policy: PolicyConfig, patching: PatchPolicy, state_dir: Path, baselines: bool,
+          go_ttl: int | None = None,
+          go_dest: str | None = None) -> tuple[Report, NodeFacts | NodeFailure,
+                                                NodeFacts | NodeFailure]:
+    """check(), with the facts it judged (migrate reads the nodes' own names from them).
+
+    ``go_ttl``: seconds of the go tokens written on a live source for each container that
+    is go or patched (what the node-side vzmigrate gate lets through; None: none written).
+    """
     ctids = tuple(validate_ctid(ctid) for ctid in ctids)
     if policy.policy == Policy.PATCH and not isinstance(source, str):
         raise UsageError("--policy patch changes the source's CTID.conf: it needs the source "
                          "node itself, not its saved facts")
     jobs: dict[str, Job] = {}
-    if isinstance(source, str):
-        jobs["source"] = collector(source, Mode.FULL, ctids, access)
+    source_link = None
+    if isinstance(source, str):  # kept open: the go tokens go over the probe's connection
+        source_link = transport_for(source, access)
+        jobs["source"] = collector(source, Mode.FULL, ctids, access, transport=source_link)
     if isinstance(target, str):
         jobs["target"] = collector(target, Mode.NODE, (), access)
     gathered = gather(jobs)
@@ -120,7 +131,35 @@ def _gate(source: Node, target: Node, ctids: tuple[str, ...], *, access: NodeAcc
             log.info("recorded %d port baseline(s) in %s", len(written), state_dir)
         except StateError as exc:
             log.warning("baseline not recorded: %s (the report still lists the ports)", exc)
+    try:
+        if go_ttl and source_link is not None and not patching.dry_run and not report.errors:
+            _write_go_tokens(source_link, target, report, go_ttl, go_dest)
+    finally:
+        if source_link is not None:
+            source_link.close()
     return report, source_facts, target_facts
+
+
+def _write_go_tokens(source: Transport, target: Node, report: Report, ttl: int,
+                     destination: str | None) -> None:
+    """A go token on the source for each container that may move (the vzmigrate gate)."""
+    from havengate.act.token import write_go_token
+    from havengate.transport.address import split_destination
+
+    going = [c.ctid for c in report.containers if c.verdict in (Verdict.GO, Verdict.PATCHED)]
+    if not going:
+        return
+    if destination is None:
+        name = target if isinstance(target, str) else target.host
+        destination = split_destination(name.removeprefix("ssh://")).host
+    try:
+        for ctid in going:
+            write_go_token(source, ctid, destination, report.generated_at, ttl=ttl)
+        log.info("go tokens for CT %s written on %s (valid %d s, to %s)", ", ".join(going),
+                 source.name, ttl, destination)
+    except HavengateError as exc:
+        log.warning("go tokens not written: %s (a vzmigrate gate on the node will refuse "
+                    "these moves)", exc)
 
 
 def _patcher(host: str, source: NodeFacts, target: NodeFacts | NodeFailure, patching: PatchPolicy,
@@ -396,7 +435,8 @@ def migrate(ctids: tuple[str, ...], source: str, target: str, *,
     if todo and not stopped:
         started = time.monotonic()
         report, source_facts, _ = _gate(source, target, todo, access=access, policy=policy,
-                                        patching=patching, state_dir=state_dir, baselines=True)
+                                        patching=patching, state_dir=state_dir, baselines=True,
+                                        go_ttl=DEFAULT_TTL, go_dest=destination)
         gate = {c.ctid: c for c in report.containers}
         took = round(time.monotonic() - started, 3)
         for ctid in todo:

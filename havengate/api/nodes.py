@@ -79,9 +79,12 @@ def transport_for(host: str, access: NodeAccess) -> Transport:
     return transport
 
 
-def collector(host: str, mode: str, ctids: tuple[str, ...], access: NodeAccess) -> Job:
-    """A probe of ``host`` to hand to gather()."""
-    transport = transport_for(host, access)
+def collector(host: str, mode: str, ctids: tuple[str, ...], access: NodeAccess, *,
+              transport: Transport | None = None) -> Job:
+    """A probe of ``host`` to hand to gather(). With ``transport`` given, the caller keeps
+    the connection for more work on the node and closes it; else the probe closes its own."""
+    own = transport is None
+    transport = transport or transport_for(host, access)
 
     def collect() -> NodeFacts:
         log.info("probing %s ...", host)
@@ -89,7 +92,8 @@ def collector(host: str, mode: str, ctids: tuple[str, ...], access: NodeAccess) 
             return collect_node(transport, mode, ctids, timeout=access.probe_timeout,
                                 step_timeout=access.command_timeout)
         finally:
-            transport.close()
+            if own:
+                transport.close()
 
     return host, collect
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from havengate import api
+from havengate.act.token import DEFAULT_TTL
 from havengate.api import load_config
 from havengate.cli.options import (
     access,
@@ -64,6 +65,13 @@ def register(commands: argparse._SubParsersAction) -> None:
                              "unknown (default) or only warns; it is never assumed safe")
     check.add_argument("--no-baseline", action="store_true",
                        help="do not record the listening ports baseline (live checks record it)")
+    gate = check.add_argument_group("node-side vzmigrate gate (hooks/vzmigrate)")
+    gate.add_argument("--go-ttl", type=int, default=DEFAULT_TTL, metavar="SECONDS",
+                      help="a live check leaves a go token on the source for each container "
+                           f"that may move, valid this long (default: {DEFAULT_TTL}; 0: none)")
+    gate.add_argument("--vzmigrate-dest", type=host_argument, metavar="ADDR",
+                      help="the destination as vzmigrate on the source will be given it "
+                           "(default: --target's host)")
     check.set_defaults(handler=command_check)
 
     facts = commands.add_parser(
@@ -79,6 +87,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def command_check(args: argparse.Namespace) -> int:
+    if args.go_ttl < 0:
+        raise UsageError(f"--go-ttl {args.go_ttl}: a number of seconds, 0 for no go tokens")
     if str(args.source_facts) == str(args.target_facts) == STDIO:
         raise UsageError("--source-facts - and --target-facts -: standard input holds one "
                          "document; give the other as a file")
@@ -88,7 +98,8 @@ def command_check(args: argparse.Namespace) -> int:
                           unrecognised_kernel=UnrecognisedKernel(args.unrecognised_kernel))
     report = api.check(source, target, tuple(args.ctids), access=access(args), policy=policy,
                        patching=patching(args, load_config(args.config)),
-                       state_dir=args.state_dir, baselines=not args.no_baseline)
+                       state_dir=args.state_dir, baselines=not args.no_baseline,
+                       go_ttl=args.go_ttl or None, go_dest=args.vzmigrate_dest)
     return render(report, args)
 
 

@@ -23,6 +23,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "fix what it finds, an example.")
     one.add_argument("rule", metavar="RULE", help="a rule id, e.g. HG001 or HG101")
     one.set_defaults(handler=command_explain)
+    hooks = commands.add_parser(
+        "hooks", help="where the shipped hooks are (vzmigrate gate, runbook scripts)",
+        description="Print the directory of the hooks shipped with havengate: vzmigrate (the "
+                    "node-side gate, POSIX sh), pre-migrate and post-migrate (runbooks).")
+    hooks.add_argument("--path", action="store_true", help="print the directory only")
+    hooks.set_defaults(handler=command_hooks)
 
 
 def command_rules(args: argparse.Namespace) -> int:
@@ -44,4 +50,16 @@ def command_explain(args: argparse.Namespace) -> int:
     rule = explain(args.rule)
     emit(f"{rule.id} ({rule.phase.value}, {rule.severity.label}): {rule.title}\n\n{rule.doc}\n",
          None)
+    return ExitCode.GO
+
+
+def command_hooks(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    where = resources.files("havengate").joinpath("hooks")
+    if args.path:
+        emit(f"{where}\n", None)
+        return ExitCode.GO
+    names = sorted(entry.name for entry in where.iterdir() if not entry.name.startswith("."))
+    emit(f"{where}\n" + "".join(f"  {name}\n" for name in names), None)
     return ExitCode.GO
