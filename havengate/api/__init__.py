@@ -21,7 +21,7 @@ from havengate.act.remediate import remediate_hang
 from havengate.act.token import DEFAULT_TTL
 from havengate.act.vet import file_vetter, multicore_2632, refuse_unsafe
 from havengate.api.config import Config, load_config
-from havengate.api.gate import Patcher, run_check
+from havengate.api.gate import Patcher, refuse_absent, run_check
 from havengate.api.nodes import (
     Job,
     NodeFailure,
@@ -248,7 +248,7 @@ def patch(ctids: tuple[str, ...], host: str, *, access: NodeAccess = NodeAccess(
     if target_cpus is None:
         log.warning("no --target: the mask is checked against %s's own CPUs", patched)
         target_cpus = node.cpus if isinstance(node.cpus, int) else None
-    _refuse_absent(node, ctids)
+    refuse_absent(node, ctids)
     # Every container's settings are checked before the first one is touched: the values
     # must be writable, and must leave the container out of HG001/HG002's reach.
     settings = {ctid: patching.settings_for(ctid).validated(target_cpus) for ctid in ctids}
@@ -364,16 +364,6 @@ def _act(host: str, access: NodeAccess, step):
     except HavengateError as exc:
         return failed(host, str(exc)), None, exc.exit_code == ExitCode.UNKNOWN
     return summarise(outcome), outcome, False
-
-
-def _refuse_absent(node: NodeFacts, ctids: tuple[str, ...]) -> None:
-    present = {c.ctid for c in node.containers} if isinstance(node.containers, tuple) else None
-    if present is None:
-        reason = node.containers.reason if isinstance(node.containers, Unknown) else ""
-        raise Unassessable(f"{node.host}: containers unknown: {reason}")
-    absent = [ctid for ctid in ctids if ctid not in present]
-    if absent:
-        raise UsageError(f"CT {', '.join(absent)} not found on {node.host}")
 
 
 def _patch_report(command: str, node, results) -> Report:
@@ -543,14 +533,8 @@ def _verify_moved(ctid: str, gate: ContainerResult | None, target: str, access: 
     started = time.monotonic()
     since = f" (moved by an earlier run, {earlier_run})" if earlier_run else ""
     if gate is not None and gate.status != "running":
-        node = facts(target, access, node_only=True)
-        present = node.container(ctid)
-        if present is None:
-            return Verdict.FAILED, StepResult("verify", "failed", _since(started),
-                                              f"CT {ctid} is not on {target} after vzmigrate")
-        return Verdict.VERIFIED, StepResult(
-            "verify", "ok", _since(started), f"on {target} ({present.status}); it was "
-            f"{gate.status} before the move: nothing listened to check")
+        return _on_target(ctid, target, access, started,
+                          f"it was {gate.status} before the move: nothing listened to check")
     node = source_facts.nodename if isinstance(source_facts, NodeFacts) else None
     source_node = node or (source_facts.host if isinstance(source_facts, NodeFacts) else None)
     try:
@@ -559,13 +543,8 @@ def _verify_moved(ctid: str, gate: ContainerResult | None, target: str, access: 
                          config=config, state_dir=state_dir, progress=progress)
     except UsageError as exc:
         if gate is None and "nothing to verify" in str(exc):  # it was not running then
-            present = facts(target, access, node_only=True).container(ctid)
-            if present is not None:
-                return Verdict.VERIFIED, StepResult(
-                    "verify", "ok", _since(started), f"on {target} ({present.status}), with no "
-                    f"baseline: nothing listened to check{since}")
-            return Verdict.FAILED, StepResult("verify", "failed", _since(started),
-                                              f"CT {ctid} is not on {target}{since}")
+            return _on_target(ctid, target, access, started,
+                              f"no baseline: nothing listened to check{since}")
         return Verdict.UNKNOWN, StepResult("verify", "unknown", _since(started),
                                            f"{exc}{since}")
     except HavengateError as exc:
@@ -576,6 +555,20 @@ def _verify_moved(ctid: str, gate: ContainerResult | None, target: str, access: 
         "; ".join(f"{c.kind} {c.target}: {c.detail}" for c in result.checks)
     outcome = {Verdict.VERIFIED: "ok", Verdict.FAILED: "failed"}.get(result.verdict, "unknown")
     return result.verdict, StepResult("verify", outcome, _since(started), why + since)
+
+
+def _on_target(ctid: str, target: str, access: NodeAccess, started: float,
+               why: str) -> tuple[Verdict, StepResult]:
+    """A container with nothing to check is verified by being on the target."""
+    try:
+        present = facts(target, access, node_only=True).container(ctid)
+    except HavengateError as exc:
+        return Verdict.UNKNOWN, StepResult("verify", "unknown", _since(started), f"{exc}; {why}")
+    if present is None:
+        return Verdict.FAILED, StepResult("verify", "failed", _since(started),
+                                          f"CT {ctid} is not on {target} after vzmigrate")
+    return Verdict.VERIFIED, StepResult("verify", "ok", _since(started),
+                                        f"on {target} ({present.status}); {why}")
 
 
 def _with_steps(result: ContainerResult | None, ctid: str, verdict: Verdict,

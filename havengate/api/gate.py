@@ -13,7 +13,7 @@ from havengate.api.nodes import NodeFailure, NodeResult
 from havengate.api.results import build_report, container_result, named_node, node_summary
 from havengate.assess import Assessment, assess, assess_container
 from havengate.decide import Decision, Policy, PolicyConfig, decide
-from havengate.errors import UsageError
+from havengate.errors import Unassessable, UsageError
 from havengate.facts.model import Container, NodeFacts
 from havengate.model import (
     ContainerResult,
@@ -59,7 +59,7 @@ def run_check(
             errors.extend(f"{role} {node.host}: {error}" for error in node_gaps(node))
 
     if isinstance(source, NodeFacts) and not isinstance(source.containers, Unknown):
-        _refuse_absent_ctids(source, ctids)
+        refuse_absent(source, ctids)
         if isinstance(target, NodeFacts):
             assessments = assess(source, target, ctids)
         else:
@@ -121,12 +121,15 @@ def _patch_and_reassess(
     return again, redecided, summary
 
 
-def _refuse_absent_ctids(source: NodeFacts, ctids: tuple[str, ...]) -> None:
-    present = {c.ctid for c in source.containers} if isinstance(source.containers, tuple) else set()
+def refuse_absent(node: NodeFacts, ctids: tuple[str, ...]) -> None:
+    """Every CTID named must be on the node (check's source, patch's host)."""
+    if isinstance(node.containers, Unknown):
+        raise Unassessable(f"{node.host}: containers unknown: {node.containers.reason}")
+    present = {c.ctid for c in node.containers}
     absent = [ctid for ctid in ctids if ctid not in present]
     if absent:
         listed = ", ".join(sorted(present, key=int)) or "none"
-        raise UsageError(f"CT {', '.join(absent)} not found on {source.host} "
+        raise UsageError(f"CT {', '.join(absent)} not found on {node.host} "
                          f"(containers there: {listed})")
 
 
