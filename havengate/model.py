@@ -182,3 +182,4 @@ class Report:
     errors: tuple[str, ...]
     notes: tuple[str, ...] = ()  # what an operator must know beside the verdicts
     duration_seconds: float | None = None  # the whole command, as the CLI measured it
+    interrupted: bool = False  # cut short by the operator (Ctrl-C): the notes say where

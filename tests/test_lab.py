@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import socket
 import time
@@ -57,12 +58,26 @@ def test_node_facts_over_ssh(lab: Lab) -> None:  # noqa: F811
     status, out, _ = run(lab, "master", 'echo "$PATH"; echo "$HOME"; getconf _NPROCESSORS_ONLN; uname -a')
     path, home, online, uname_a = out.splitlines()
     assert (path, home, online) == (
-        f"{master.dir}/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        f"{master.dir}/bin:{lab.sysbin}",
         f"{master.dir}/home",
         "4",
     )
     assert uname_a.split()[2] == "2.6.24-12-pve" and os.uname().release not in uname_a
     assert master.sshd_pid and slave.sshd_pid and master.port != slave.port
+
+
+def test_nodes_and_their_containers_have_no_python(lab: Lab) -> None:  # noqa: F811
+    """An OpenVZ 2.6.24 node (lenny, Proxmox VE 1.x) has no Python 3: neither has a lab
+    node, nor a container on it, so whatever havengate runs there must do without."""
+    master, _ = two_nodes(lab)
+    master.add_container("170", conf=default_conf("170", cpus=1))
+    hunt = ("for p in python python2 python3 python3.11 pypy pypy3; do "
+            "command -v $p && exit 1; done; echo none; command -v sh ps awk sha256sum")
+    status, out, _ = run(lab, "master", hunt)
+    assert status == 0 and out.split()[0] == "none", out
+    status, out, _ = run(lab, "master", f"vzctl exec2 170 {shlex.quote(hunt)}")
+    assert status == 0 and out.split()[0] == "none", out
+    assert not list(lab.sysbin.glob("python*"))
 
 
 # --------------------------------------------------------------------------- vzlist

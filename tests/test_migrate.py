@@ -145,3 +145,85 @@ def test_a_container_moved_back_by_hand_is_moved_again_by_the_same_wave(lab, tmp
     assert (code, ct["verdict"]) == (0, "verified"), stderr[-2000:]
     assert [s["name"] for s in ct["steps"]] == ["check", "migrate", "verify"]
     assert moved(lab).count("531") == calls + 1 and "back on master" in stderr
+
+
+def _interrupt_mid_move(lab: Lab, state: Path, ctids: tuple[str, ...], presses: int):
+    """Run a wave, press Ctrl-C ``presses`` times while the first container's vzmigrate
+    is syncing; (exit code, JSON report, stderr, seconds from the last press to the exit)."""
+    import os
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [HAVENGATE, "migrate", *ctids, "--source", "master", "--target", "slave",
+         "--state-dir", str(state), "--format", "json", "--timeout", "60",
+         "--ssh-config", str(lab.ssh_config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    said = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            said.append(line)
+            if f"CT {ctids[0]} vzmigrate: Syncing private" in line or not line:
+                break
+        assert "Syncing private" in said[-1], "".join(said)[-3000:]
+        for _ in range(presses):
+            os.kill(process.pid, signal.SIGINT)
+            time.sleep(0.3)
+        pressed = time.monotonic()
+        stdout, stderr = process.communicate(timeout=300)
+        took = time.monotonic() - pressed
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+    report = json.loads(stdout)
+    validate(report, "report")
+    return process.returncode, report, "".join(said) + stderr, took
+
+
+def test_first_ctrl_c_ends_the_wave_after_the_container_being_moved(lab, tmp_path):
+    java_ct(lab, "541", 2)
+    java_ct(lab, "542", 2)
+    before = moved(lab)
+    lab.nodes["master"].slow_vzmigrate(3)
+    try:
+        code, report, stderr, _ = _interrupt_mid_move(lab, tmp_path, ("541", "542"), presses=1)
+    finally:
+        lab.nodes["master"].slow_vzmigrate(0)
+    verdicts = {c["ctid"]: c["verdict"] for c in report["containers"]}
+    assert (code, verdicts) == (130, {"541": "verified", "542": "skipped"}), stderr[-3000:]
+    assert "stops after the current container" in stderr
+    ct542 = report["containers"][1]
+    assert "asked to stop (Ctrl-C)" in ct542["steps"][-1]["detail"]
+    assert moved(lab)[len(before):] == ["541"]  # 542 never handed to vzmigrate
+    assert report["interrupted"] is False and lab.nodes["master"].container("542").running
+
+
+def test_second_ctrl_c_stops_at_once_and_names_the_container_mid_move(lab, tmp_path):
+    import time
+
+    java_ct(lab, "551", 2)
+    java_ct(lab, "552", 2)
+    lab.nodes["master"].slow_vzmigrate(8)
+    try:
+        code, report, stderr, took = _interrupt_mid_move(lab, tmp_path, ("551", "552"),
+                                                         presses=2)
+    finally:
+        lab.nodes["master"].slow_vzmigrate(0)
+    assert code == 130 and took < 5, (took, stderr[-3000:])  # the sync had 7 s to go
+    assert report["interrupted"] is True
+    assert "CT 551 was mid-migrate" in report["notes"][0]
+    ct551, ct552 = report["containers"]
+    assert (ct551["verdict"], ct551["steps"][-1]["outcome"]) == ("unknown", "interrupted")
+    assert "vzmigrate goes on, detached, on master" in ct551["steps"][-1]["detail"]
+    assert ct552["verdict"] == "skipped" and "552" not in moved(lab)
+    slave = lab.nodes["slave"]  # the move we were told to leave finishes on its own
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not (slave.has_conf("551")
+                                                and slave.container("551").running):
+        time.sleep(0.5)
+    assert slave.container("551").running
+    code, again, stderr = migrate(lab, tmp_path, "551")  # the same command: verifies it
+    assert (code, again["containers"][0]["verdict"]) == (0, "verified"), stderr[-2000:]

@@ -9,7 +9,6 @@ alias) or facts already in hand (``load_facts(path)``).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -18,7 +17,6 @@ from pathlib import Path
 from havengate.act.journal import Entry, Journal
 from havengate.act.patch import patch_container, revert_container
 from havengate.act.remediate import remediate_hang
-from havengate.act.token import DEFAULT_TTL
 from havengate.act.vet import file_vetter, multicore_2632, refuse_unsafe
 from havengate.api.config import Config, load_config
 from havengate.api.gate import Patcher, refuse_absent, run_check
@@ -40,14 +38,11 @@ from havengate.facts.document import load_facts as _load_facts
 from havengate.facts.model import Container, NodeFacts
 from havengate.facts.probe import Mode
 from havengate.model import (
-    ContainerResult,
     ExitCode,
     PatchStatus,
     PatchSummary,
     Port,
     Report,
-    StepResult,
-    Unknown,
     Verdict,
 )
 from havengate.quoting import validate_ctid
@@ -372,206 +367,4 @@ def _patch_report(command: str, node, results) -> Report:
         for note in r.patch.notes])
 
 
-def migrate(ctids: tuple[str, ...], source: str, target: str, *,
-            access: NodeAccess = NodeAccess(), policy: PolicyConfig = PolicyConfig(),
-            patching: PatchPolicy = PatchPolicy(), settings: VerifySettings = VerifySettings(),
-            config: Config = Config(), destination: str | None = None, online: bool = False,
-            extra: tuple[str, ...] = (), keep_going: bool = False,
-            state_dir: Path = DEFAULT_STATE_DIR,
-            progress: Callable[[str], None] = log.info) -> Report:
-    """A wave: the gate for every container (one probe per node), then for each one that
-    may go, in the order given, ``vzmigrate`` on the source and ``verify`` on the target.
-
-    A no-go or unknown container is never moved, nor anything when the gate could not
-    read a node; the wave stops at the first container that fails to move or to verify
-    (``keep_going``: goes on), the rest ``skipped``. Resumable: a container an earlier run
-    moved is verified again on the target, and skipped if it is verified.
-    """
-    from havengate.act.migrate import move
-    from havengate.api.wave import WaveJournal
-    from havengate.transport.address import split_destination
-
-    ctids = tuple(validate_ctid(ctid) for ctid in ctids)
-    if not ctids:
-        raise UsageError("name the containers to move (havengate migrate CTID... )")
-    twice = sorted({ctid for ctid in ctids if ctids.count(ctid) > 1}, key=int)
-    if twice:
-        raise UsageError(f"CT {', '.join(twice)} named twice: a container moves once")
-    if source == target:
-        raise UsageError(f"--source and --target are both {source}: nothing would move")
-    # vzmigrate on the source wants a host it can reach as root, not our ssh:// or user@
-    destination = destination or split_destination(target.removeprefix("ssh://")).host
-    wave = WaveJournal(state_dir, source, target)
-    wave.check_writable()  # a move that happened must be journaled: fail before any
-    steps: dict[str, list[StepResult]] = {ctid: [] for ctid in ctids}
-    results: dict[str, ContainerResult] = {}
-    stopped: str | None = None
-    earlier = wave.moved()
-    for ctid in [c for c in ctids if c in earlier]:  # moved by an earlier run: still there?
-        verdict, step = _verify_moved(ctid, None, target, access, settings, patching, config,
-                                      state_dir, None, progress, earlier_run=earlier[ctid])
-        if verdict != Verdict.VERIFIED and _only_on(ctid, source, target, access) == source:
-            progress(f"CT {ctid}: moved by an earlier run, but it is back on {source}: "
-                     "it goes through the gate again")
-            del earlier[ctid]  # moved back (an HA failback): this wave moves it again
-            continue
-        steps[ctid].append(step)
-        results[ctid] = _with_steps(None, ctid, verdict, steps[ctid])
-        if verdict != Verdict.VERIFIED and not keep_going:
-            stopped = f"not attempted: CT {ctid}, moved by an earlier run, does not verify"
-    todo = tuple(ctid for ctid in ctids if ctid not in earlier)
-    gate: dict[str, ContainerResult] = {}
-    report = source_facts = None
-    if todo and not stopped:
-        started = time.monotonic()
-        report, source_facts, _ = _gate(source, target, todo, access=access, policy=policy,
-                                        patching=patching, state_dir=state_dir, baselines=True,
-                                        go_ttl=DEFAULT_TTL, go_dest=destination)
-        gate = {c.ctid: c for c in report.containers}
-        took = round(time.monotonic() - started, 3)
-        for ctid in todo:
-            result = gate.get(ctid)
-            verdict = result.verdict if result else Verdict.UNKNOWN
-            steps[ctid].append(StepResult("check", {Verdict.GO: "ok", Verdict.PATCHED: "ok",
-                                                    Verdict.NO_GO: "refused"}.get(verdict, "unknown"),
-                                          took, verdict.value))
-            if result is not None and result.patch is not None:
-                steps[ctid].append(StepResult("patch", "ok" if verdict == Verdict.PATCHED
-                                              else "failed", None, result.patch.status.value))
-        if report.errors:  # a node not fully read may hide a blocker: nothing moves
-            stopped = "not moved: the gate could not read the nodes fully (see errors)"
-    for ctid in todo:
-        result = gate.get(ctid)
-        if result is not None and result.verdict not in (Verdict.GO, Verdict.PATCHED):
-            steps[ctid].append(StepResult("migrate", "skipped", None,
-                                          f"not moved: the gate said {result.verdict.value}"))
-            results[ctid] = _with_steps(result, ctid, result.verdict, steps[ctid])
-            continue
-        if stopped or result is None:
-            steps[ctid].append(StepResult("migrate", "skipped", None,
-                                          stopped or "not moved: not assessed"))
-            results[ctid] = _with_steps(result, ctid, Verdict.SKIPPED if result else
-                                        Verdict.UNKNOWN, steps[ctid])
-            continue
-        if patching.dry_run:  # the plan only: nothing is moved
-            steps[ctid].append(StepResult("migrate", "skipped", None, "--dry-run: would run "
-                                          f"vzmigrate to {destination}"))
-            results[ctid] = _with_steps(result, ctid, result.verdict, steps[ctid])
-            continue
-        verdict, step = _move_one(ctid, source, destination, access, online, extra, wave,
-                                  progress, move)
-        steps[ctid].append(step)
-        if verdict is None:  # moved: does it come back on the target?
-            verdict, step = _verify_moved(ctid, result, target, access, settings, patching,
-                                          config, state_dir, source_facts, progress)
-            steps[ctid].append(step)
-            wave.record(ctid, "verified" if verdict == Verdict.VERIFIED else "unverified",
-                        step.detail)
-        results[ctid] = _with_steps(result, ctid, verdict, steps[ctid])
-        if verdict != Verdict.VERIFIED and not keep_going:
-            stopped = f"not attempted: CT {ctid} did not move and verify"
-    ordered = [results[ctid] for ctid in ctids]
-    notes = ([f"stopped the wave: {stopped.removeprefix('not attempted: ')}"] if stopped else [])
-    errors = report.errors if report else ()
-    return build_report("migrate", policy.policy.value, ordered,
-                        source=report.source if report else named_node(source),
-                        target=report.target if report else named_node(target),
-                        errors=errors, notes=notes, complete=not errors)
-
-
-def _move_one(ctid: str, source: str, destination: str, access: NodeAccess, online: bool,
-              extra: tuple[str, ...], wave, progress, move) -> tuple[Verdict | None, StepResult]:
-    """vzmigrate of one container on the source; (None, ok step) when it moved."""
-    started = time.monotonic()
-    progress(f"CT {ctid}: vzmigrate to {destination} ...")
-    wave.record(ctid, "moving", f"vzmigrate to {destination}")
-    try:
-        moved = over_connection(source, access, lambda t: move(
-            t, ctid, destination, online=online, extra=extra,
-            line=lambda text: progress(f"CT {ctid} vzmigrate: {text}")))
-    except HavengateError as exc:  # the session broke: vzmigrate may go on, detached
-        detail = (f"lost the session with {source} during vzmigrate ({exc}); it runs detached "
-                  "and may still be moving the container: run the same command again")
-        wave.record(ctid, "lost", detail)
-        return Verdict.UNKNOWN, StepResult("migrate", "unknown", _since(started), detail)
-    except KeyboardInterrupt:
-        wave.record(ctid, "interrupted", "havengate interrupted during vzmigrate")
-        log.warning("CT %s: vzmigrate goes on on %s (detached); run the same command again "
-                    "to verify it", ctid, source)
-        raise
-    if not moved.ok:
-        detail = (f"vzmigrate exit {moved.exit_code}: {moved.meaning}"
-                  + (f" ({moved.last_lines[-1]})" if moved.last_lines else ""))
-        wave.record(ctid, "failed", detail)
-        return Verdict.FAILED, StepResult("migrate", "failed", _since(started), detail)
-    wave.record(ctid, "moved", moved.meaning)
-    return None, StepResult("migrate", "ok", _since(started), moved.meaning)
-
-
-def _only_on(ctid: str, source: str, target: str, access: NodeAccess) -> str | None:
-    """The one node of the two that has the container, or None (both, neither, unknown)."""
-    gathered = gather({name: collector(name, Mode.NODE, (), access) for name in (source, target)})
-    holders = [name for name, node in gathered.items()
-               if isinstance(node, NodeFacts) and node.container(ctid) is not None]
-    readable = all(isinstance(node, NodeFacts) and not isinstance(node.containers, Unknown)
-                   for node in gathered.values())
-    return holders[0] if readable and len(holders) == 1 else None
-
-
-def _since(started: float) -> float:
-    return round(time.monotonic() - started, 3)
-
-
-def _verify_moved(ctid: str, gate: ContainerResult | None, target: str, access: NodeAccess,
-                  settings: VerifySettings, patching: PatchPolicy, config: Config,
-                  state_dir: Path, source_facts, progress, *,
-                  earlier_run: str | None = None) -> tuple[Verdict, StepResult]:
-    """verify() of one moved container, from the baseline recorded before its move.
-
-    A container that was not running before the move is verified by being on the target
-    (nothing listened to check); one an earlier run moved is verified again now."""
-    started = time.monotonic()
-    since = f" (moved by an earlier run, {earlier_run})" if earlier_run else ""
-    if gate is not None and gate.status != "running":
-        return _on_target(ctid, target, access, started,
-                          f"it was {gate.status} before the move: nothing listened to check")
-    node = source_facts.nodename if isinstance(source_facts, NodeFacts) else None
-    source_node = node or (source_facts.host if isinstance(source_facts, NodeFacts) else None)
-    try:
-        checked = verify((ctid,), target, access=access,
-                         settings=replace(settings, source_node=source_node), patching=patching,
-                         config=config, state_dir=state_dir, progress=progress)
-    except UsageError as exc:
-        if gate is None and "nothing to verify" in str(exc):  # it was not running then
-            return _on_target(ctid, target, access, started,
-                              f"no baseline: nothing listened to check{since}")
-        return Verdict.UNKNOWN, StepResult("verify", "unknown", _since(started),
-                                           f"{exc}{since}")
-    except HavengateError as exc:
-        return Verdict.UNKNOWN, StepResult("verify", "unknown", _since(started),
-                                           f"{exc}{since}")
-    (result,) = checked.containers
-    why = "; ".join(f"{f.rule} {f.message}" for f in result.findings) or \
-        "; ".join(f"{c.kind} {c.target}: {c.detail}" for c in result.checks)
-    outcome = {Verdict.VERIFIED: "ok", Verdict.FAILED: "failed"}.get(result.verdict, "unknown")
-    return result.verdict, StepResult("verify", outcome, _since(started), why + since)
-
-
-def _on_target(ctid: str, target: str, access: NodeAccess, started: float,
-               why: str) -> tuple[Verdict, StepResult]:
-    """A container with nothing to check is verified by being on the target."""
-    try:
-        present = facts(target, access, node_only=True).container(ctid)
-    except HavengateError as exc:
-        return Verdict.UNKNOWN, StepResult("verify", "unknown", _since(started), f"{exc}; {why}")
-    if present is None:
-        return Verdict.FAILED, StepResult("verify", "failed", _since(started),
-                                          f"CT {ctid} is not on {target} after vzmigrate")
-    return Verdict.VERIFIED, StepResult("verify", "ok", _since(started),
-                                        f"on {target} ({present.status}); {why}")
-
-
-def _with_steps(result: ContainerResult | None, ctid: str, verdict: Verdict,
-                steps: list[StepResult]) -> ContainerResult:
-    base = result or container_result(ctid, verdict, ports=())
-    return replace(base, verdict=verdict, steps=tuple(steps))
+from havengate.api.migrate import migrate  # noqa: E402 (it calls the functions above)

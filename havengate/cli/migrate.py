@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from havengate.cli.options import (
     access,
     host_argument,
+    log,
     node_command,
     patching,
     positive_float,
@@ -22,6 +27,9 @@ stderr, `CT 101 vzmigrate: ...`), then verify on the target from the baseline th
 recorded, under one deadline per container (--timeout). A no-go or unknown container is
 never moved; the wave stops at the first container that fails to move or to verify
 (--keep-going goes on). Run the same command again: what moved and verified is skipped.
+Ctrl-C stops the wave after the current container (a vzmigrate running on the node is
+never cut); a second Ctrl-C stops at once, and the report names the container mid-move.
+Either way the exit code is 130.
 
 examples:
   havengate migrate 101 102 104 --source master --target slave --policy patch
@@ -67,7 +75,9 @@ def command_migrate(args: argparse.Namespace) -> int:
     from havengate.decide import Policy, PolicyConfig, UnrecognisedKernel
 
     config = api.load_config(args.config)
-    report = api.migrate(
+    stop = threading.Event()
+    with _two_stage_interrupt(stop):
+        report = api.migrate(
         tuple(args.ctids), args.source, args.target, access=access(args),
         policy=PolicyConfig(policy=Policy(args.policy),
                             unrecognised_kernel=UnrecognisedKernel(args.unrecognised_kernel)),
@@ -75,5 +85,30 @@ def command_migrate(args: argparse.Namespace) -> int:
         settings=api.VerifySettings(timeout=args.timeout, hang_after=args.hang_after,
                                     remediate=args.remediate),
         destination=args.vzmigrate_dest, online=args.online, extra=tuple(args.extra),
-        keep_going=args.keep_going, state_dir=Path(args.state_dir))
-    return render(report, args)
+        keep_going=args.keep_going, state_dir=Path(args.state_dir), stop=stop)
+    code = render(report, args)
+    # the operator's Ctrl-C is what the exit code says, whatever the report's verdict
+    return INTERRUPTED if report.interrupted or (stop.is_set() and code) else code
+
+
+INTERRUPTED = 128 + signal.SIGINT
+
+
+@contextlib.contextmanager
+def _two_stage_interrupt(stop: threading.Event) -> Iterator[None]:
+    """First Ctrl-C: the wave stops after the current container (a vzmigrate running on
+    the node is never cut); the second: at once (KeyboardInterrupt), the report still
+    written and naming the container that was mid-move."""
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        log.warning("Ctrl-C: the wave stops after the current container (a running vzmigrate "
+                    "is never cut); press Ctrl-C again to stop at once")
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

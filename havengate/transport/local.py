@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +28,34 @@ class LocalTransport:
         return self._run(command, timeout=timeout, line=None)
 
     def stream(self, command: str, *, timeout: float, line: Callable[[str], None]) -> Result:
-        return self._run(command, timeout=timeout, line=line)
+        """In a session of its own (the terminal's Ctrl-C reaches havengate, not the
+        command), not through invoke's runner, which catches Ctrl-C and waits for the
+        command to end: here a KeyboardInterrupt returns at once and the command goes on."""
+        said: list[str] = []
+        try:
+            process = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        except OSError as exc:
+            raise TransportError(self.name, f"could not run a local command: {exc}") from exc
+        writer = LineWriter(line)
+
+        def follow() -> None:
+            for raw in process.stdout:
+                text = raw.decode("utf-8", "replace")
+                said.append(text)
+                writer.write(text)
+
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
+        try:
+            exited = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise TransportError(self.name, f"command timed out after {timeout:g} s") from None
+        follower.join(5)
+        writer.flush()
+        return Result(stdout="".join(said), stderr="", exited=exited)
 
     def _run(self, command: str, *, timeout: float,
              line: Callable[[str], None] | None) -> Result:

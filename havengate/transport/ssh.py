@@ -8,6 +8,7 @@ BadHostKeyException whatever the policy).
 
 from __future__ import annotations
 
+import codecs
 import fcntl
 import logging
 import os
@@ -212,7 +213,43 @@ class SshTransport:
         return self._run(command, timeout=timeout, line=None)
 
     def stream(self, command: str, *, timeout: float, line: Callable[[str], None]) -> Result:
-        return self._run(command, timeout=timeout, line=line)
+        """On a channel of our own, not invoke's runner: that runner catches Ctrl-C and
+        waits for the command to end (a vzmigrate can take hours). Here a KeyboardInterrupt
+        returns at once and closes the channel; stderr comes merged into the lines."""
+        started = time.monotonic()
+        self.open(within=timeout)
+        deadline = started + timeout
+        writer, said = LineWriter(line), []
+        channel = None
+        try:
+            channel = self._connection.client.get_transport().open_session()
+            channel.set_combine_stderr(True)
+            channel.exec_command(command)
+            decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            while not channel.exit_status_ready() or channel.recv_ready():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TransportError(self.name, f"command timed out after {timeout:g} s "
+                                         f"on {self._describe()}")
+                channel.settimeout(min(1.0, left))
+                try:
+                    chunk = channel.recv(65536)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    break
+                text = decoder.decode(chunk)
+                said.append(text)
+                writer.write(text)
+            exited = channel.recv_exit_status()
+        except (paramiko.SSHException, OSError) as exc:
+            raise TransportError(self.name, f"connection to {self._describe()} broke: {exc}",
+                                 transient=True) from exc
+        finally:
+            if channel is not None:
+                channel.close()
+        writer.flush()
+        return Result(stdout="".join(said), stderr="", exited=exited)
 
     def _run(self, command: str, *, timeout: float,
              line: Callable[[str], None] | None) -> Result:

@@ -304,6 +304,7 @@ class Node:
             "ssh_config": str(self.lab.ssh_config),
             "java_bin": java_binary(),
             "java_classpath": str(java_classpath()),
+            "path_tail": str(self.lab.sysbin),
         }
         (self.dir / "node.json").write_text(json.dumps(info, indent=1))
         (self.dir / "state.json").write_text(json.dumps({"containers": {}}))
@@ -328,7 +329,7 @@ class Node:
         key.with_suffix(".pub").unlink(missing_ok=True)
         _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lab-{self.name}", "-f", str(key)])
         self.port = self.lab.allocate_port()
-        path = f"{self.dir / 'bin'}:{fakevz.CT_PATH_TAIL}"
+        path = f"{self.dir / 'bin'}:{self.lab.sysbin}"  # an OpenVZ node has no Python 3
         lines = [
             f"Port {self.port}",
             "ListenAddress 127.0.0.1",
@@ -564,6 +565,14 @@ class Node:
         self._lab_op("stop", str(ctid))
 
     # ----- observation
+    def slow_vzmigrate(self, seconds: float) -> None:
+        """vzmigrate from this node spends ``seconds`` syncing the private area (0: not)."""
+        path = self.dir / fakevz.SLOW_SYNC_FILE
+        if seconds:
+            path.write_text(str(seconds))
+        else:
+            path.unlink(missing_ok=True)
+
     def commands(self) -> list[list[str]]:
         """argv of every shim invocation on this node, in order (first item: the tool)."""
         path = self.dir / "commands.log"
@@ -600,6 +609,23 @@ class Node:
         self.sshd_pid = None
 
 
+def _python_free_bin(farm: Path) -> Path:
+    """One directory of links to every command of the system's bin directories but Python
+    and its tools: the PATH of the lab's nodes and containers (a lenny or Proxmox VE 1.x
+    node has no Python 3; whatever havengate runs there must not need one)."""
+    farm.mkdir(exist_ok=True)
+    for directory in fakevz.CT_PATH_TAIL.split(":"):
+        for entry in sorted(Path(directory).iterdir()):
+            link = farm / entry.name
+            if PYTHON_RE.match(entry.name) or link.is_symlink() or not os.access(entry, os.X_OK):
+                continue
+            link.symlink_to(entry)
+    return farm
+
+
+PYTHON_RE = re.compile(r"^(python|pypy|pydoc|pip|py3|idle)")
+
+
 # --------------------------------------------------------------------------- the lab
 
 
@@ -627,6 +653,7 @@ class Lab:
         self.known_hosts.write_text("")
         self.ssh_config.write_text("# havengate test lab\n")
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+        self.sysbin = _python_free_bin(base / "sysbin")
 
     def __enter__(self) -> Lab:
         return self

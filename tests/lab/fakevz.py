@@ -40,6 +40,7 @@ from pathlib import Path
 CONF_DIR = Path("/etc/vz/conf")
 GLOBAL_CONF = Path("/etc/vz/vz.conf")
 LAB_TOKEN_ENV = "HAVENGATE_LAB_TOKEN"
+SLOW_SYNC_FILE = "vzmigrate-sync-seconds"
 CT_PATH_TAIL = "/usr/sbin:/usr/bin:/sbin:/bin"
 LAB_NET = ipaddress.ip_network("10.200.0.0/16")
 GATEWAY = "10.200.255.254"  # the node side of every container's veth
@@ -532,6 +533,7 @@ class FakeNode:
         self.version = VzVersion(self.info["vzctl_version"])
         self.quirk: str | None = self.info.get("vzctl_quirk")
         self.token: str = self.info["token"]
+        self.path_tail: str = self.info.get("path_tail", CT_PATH_TAIL)  # Python-free PATH
         self.quiet = False
 
     # ----- output, like vzctl's logger(): level 0 to stdout, errors to stderr
@@ -696,7 +698,7 @@ def write_visibility(node: FakeNode, ctid: str, seen: int) -> Path:
 def container_env(node: FakeNode, ctid: str) -> dict[str, str]:
     """The environment of commands run inside a container (vzctl exec: HOME=/, TERM=linux)."""
     return {
-        "PATH": f"{node.ct_dir(ctid) / 'bin'}:{CT_PATH_TAIL}",
+        "PATH": f"{node.ct_dir(ctid) / 'bin'}:{node.path_tail}",
         "HOME": "/",
         "TERM": "linux",
         LAB_TOKEN_ENV: node.token,
@@ -724,7 +726,7 @@ def spawn_container(node: FakeNode, ctid: str, hostname: str, cpuinfo: Path) -> 
             stdout=subprocess.DEVNULL,
             stderr=log,
             start_new_session=True,
-            env={"PATH": CT_PATH_TAIL, LAB_TOKEN_ENV: node.token},
+            env={"PATH": node.path_tail, LAB_TOKEN_ENV: node.token},
             cwd="/",
         )
     pid1 = _wait_pid1(parent.pid)
@@ -1683,6 +1685,9 @@ class Migration:
         if self.ssh(f"mkdir -p {shlex.quote(private)} {shlex.quote(root)}").returncode != 0:
             return self.fail(MIG_ERR_COPY, "Failed to make container private area directory")
         node.say("Syncing private")
+        slow = node.root / SLOW_SYNC_FILE  # Node.slow_vzmigrate(): a big private area's rsync
+        if slow.exists():
+            time.sleep(float(slow.read_text()))
         if self.ssh(f"tar -C {shlex.quote(private)} -xf -", _tar_of(Path(private))).returncode != 0:
             return self.fail(MIG_ERR_COPY, "Failed to sync container private areas")
         entry = node.read_state().get("containers", {}).get(ctid, {})
