@@ -43,7 +43,8 @@ def validate(document: Any, name: str, source: str = "document") -> None:
         raise DocumentError(f"{source}: nested too deeply to be a {name} document") from None
     if error is not None:
         path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        raise DocumentError(f"{source}: {path}: {error.message} (schema {name})")
+        raise DocumentError(f"{source}: {path}: {error.message} (schema {name})",
+                            tuple(error.absolute_path))
 
 
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024  # far above any real facts file; /dev/zero is not one
@@ -58,19 +59,24 @@ def read_json(path: Path, name: str) -> Any:
     Only a regular file is read (a FIFO or a device would block or never end), and never
     more than MAX_DOCUMENT_BYTES: a larger file is refused, not cut.
     """
+    source = "standard input" if str(path) == STDIO else str(path)
+    return parse_json(_read_bytes(path, name), name, source)
+
+
+def _read_bytes(path: Path, name: str) -> bytes:
     if str(path) == STDIO:
         data = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
         if len(data) > MAX_DOCUMENT_BYTES:
             raise DocumentError(f"standard input is larger than {MAX_DOCUMENT_BYTES // 2**20} "
                                 f"MiB: not a {name} document havengate reads")
-        return parse_json(data, name, "standard input")
+        return data
     try:
         info = path.stat()
     except OSError as exc:
         raise DocumentError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if not stat.S_ISREG(info.st_mode):
         raise DocumentError(f"{path} is not a regular file (a directory, FIFO or device); "
-                            f"a {name} document is a JSON file")
+                            f"a {name} document is a file")
     try:
         with open(path, "rb") as stream:
             data = stream.read(MAX_DOCUMENT_BYTES + 1)
@@ -79,7 +85,66 @@ def read_json(path: Path, name: str) -> Any:
     if len(data) > MAX_DOCUMENT_BYTES:
         raise DocumentError(f"{path} is larger than {MAX_DOCUMENT_BYTES // 2**20} MiB: "
                             f"not a {name} document havengate reads")
-    return parse_json(data, name, str(path))
+    return data
+
+
+def read_yaml_or_json(path: Path, name: str) -> Any:
+    """A document an operator writes by hand (the config): YAML, or JSON (which YAML
+    reads too), validated; every error names the file, the line and the key path.
+
+    YAML keeps the last of a key given twice, silently: here that is an error."""
+    import yaml  # only when such a file is read: start-up stays fast
+
+    source = "standard input" if str(path) == STDIO else str(path)
+    try:
+        text = _read_bytes(path, name).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"{source}: not UTF-8 text ({exc.reason})") from exc
+    try:
+        tree = yaml.compose(text, Loader=yaml.SafeLoader)
+        document = yaml.load(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise DocumentError(f"{source}{where}: not YAML or JSON ({exc.problem or exc})") \
+            from None
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        raise DocumentError(f"{source}: not YAML or JSON havengate reads ({exc})") from None
+    lines: dict[tuple, int] = {}
+    _index_lines(tree, (), lines, source)
+    if document is None:
+        document = {}  # an empty file (or only comments): no settings
+    try:
+        validate(document, name, source)
+    except DocumentError as exc:
+        line = next((lines[exc.path[:n]] for n in range(len(exc.path), -1, -1)
+                     if exc.path[:n] in lines), None)
+        if line is None:
+            raise
+        raise DocumentError(str(exc).replace(f"{source}: ", f"{source}:{line}: ", 1)) from None
+    return document
+
+
+def _index_lines(node: Any, path: tuple, lines: dict[tuple, int], source: str) -> None:
+    """JSON path (as a tuple) -> line number, from YAML's node tree; refuses duplicates."""
+    import yaml
+
+    if node is None:
+        return
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if key.value in seen:
+                raise DocumentError(f"{source}:{key.start_mark.line + 1}: key {key.value!r} "
+                                    f"appears twice in the same mapping (YAML would silently "
+                                    f"keep the last one)")
+            seen.add(key.value)
+            lines[(*path, key.value)] = key.start_mark.line + 1
+            _index_lines(value, (*path, key.value), lines, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index_lines(item, (*path, index), lines, source)
 
 
 def parse_json(data: bytes, name: str, source: str) -> Any:

@@ -18,6 +18,10 @@ class UsageError(HavengateError):
 class DocumentError(UsageError):
     """A JSON document (facts file, config, baseline) is unreadable or fails its schema."""
 
+    def __init__(self, message: str, path: tuple = ()) -> None:
+        super().__init__(message)
+        self.path = path  # the JSON path of a schema error, for a caller that knows lines
+
 
 class TransportError(HavengateError):
     """Could not *ask* a node: unreachable, auth or host-key failure, timeout (exit 3).

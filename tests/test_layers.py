@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "havengate"
-LAYERS = ["errors", "model", "quoting documents state", "transport", "facts", "assess", "decide",
+LAYERS = ["errors", "model", "quoting documents state inventory", "transport", "facts", "assess", "decide",
           "act", "verify", "api", "report", "cli"]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names.split()}
 TOP = {"__init__": -1, "__main__": len(LAYERS)}  # the version string; the entry point
@@ -73,7 +73,7 @@ def test_the_command_line_starts_without_heavy_libraries():
     import subprocess
     import sys
 
-    heavy = ("paramiko", "fabric", "invoke", "requests", "jsonschema", "cryptography")
+    heavy = ("paramiko", "fabric", "invoke", "requests", "jsonschema", "cryptography", "yaml")
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, havengate.cli; "
          f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"],

@@ -100,6 +100,13 @@ def test_bad_input_is_refused_before_anything_moves(lab, tmp_path):
          "--state-dir", str(tmp_path), "--ssh-config", str(lab.ssh_config)],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and "nothing would move" in result.stderr
+    before = moved(lab)
+    result = subprocess.run(
+        [HAVENGATE, "migrate", "999", "--source", "master", "--target", "slave",
+         "--state-dir", str(tmp_path), "--ssh-config", str(lab.ssh_config)],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "CT 999 not found on master" in result.stderr
+    assert moved(lab) == before and "Traceback" not in result.stderr
 
 
 def test_a_killed_havengate_never_kills_a_vzmigrate_half_way(lab, tmp_path):
@@ -227,3 +234,36 @@ def test_second_ctrl_c_stops_at_once_and_names_the_container_mid_move(lab, tmp_p
     assert slave.container("551").running
     code, again, stderr = migrate(lab, tmp_path, "551")  # the same command: verifies it
     assert (code, again["containers"][0]["verdict"]) == (0, "verified"), stderr[-2000:]
+
+
+def test_vzmigrate_missing_on_the_source_fails_the_container_and_moves_nothing(lab, tmp_path):
+    java_ct(lab, "561", 2)
+    shim = lab.nodes["master"].dir / "bin" / "vzmigrate"
+    shim.rename(shim.with_suffix(".away"))
+    try:
+        code, report, stderr = migrate(lab, tmp_path, "561")
+    finally:
+        shim.with_suffix(".away").rename(shim)
+    (ct,) = report["containers"]
+    assert (code, ct["verdict"]) == (1, "failed"), stderr[-2000:]
+    assert ct["steps"][-1]["detail"].startswith(
+        "vzmigrate exit 127: vzmigrate is not installed on the source")
+    assert lab.nodes["master"].container("561").running and not lab.nodes["slave"].has_conf("561")
+
+
+def test_a_destination_the_source_cannot_reach_fails_with_vzmigrate_s_reason(lab, tmp_path):
+    """The config file names the destination vzmigrate uses; here one nothing listens on."""
+    java_ct(lab, "571", 2)
+    java_ct(lab, "572", 2)
+    dead = lab.add_dead_alias("deadslave")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"nodes:\n  slave:\n    vzmigrate-dest: {dead}\n")
+    code, report, stderr = migrate(lab, tmp_path, "571", "572", "--config", str(config))
+    ct571, ct572 = report["containers"]
+    assert (code, ct571["verdict"], ct572["verdict"]) == (1, "failed", "skipped"), stderr[-2000:]
+    assert "vzmigrate exit 4: cannot connect to the destination" in ct571["steps"][-1]["detail"]
+    assert ["vzmigrate", dead, "571"] in lab.nodes["master"].commands()
+    assert "572" not in moved(lab)  # the wave stopped at the first failure
+    for ctid in ("571", "572"):  # nothing half-moved: both still home and running
+        assert lab.nodes["master"].container(ctid).running
+        assert not lab.nodes["slave"].has_conf(ctid)

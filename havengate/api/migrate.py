@@ -67,8 +67,10 @@ class _Progress:
 
     def finish(self, ctid: str, verdict: Verdict) -> None:
         base = self.gate.get(ctid) or container_result(ctid, verdict, ports=())
-        self.results[ctid] = replace(base, verdict=verdict,
-                                     steps=tuple(self.steps.get(ctid, ())))
+        steps = tuple(self.steps.get(ctid, ()))
+        took = [step.seconds for step in steps if step.seconds is not None]
+        self.results[ctid] = replace(base, verdict=verdict, steps=steps,
+                                     duration_seconds=round(sum(took), 3) if took else None)
 
 
 def migrate(ctids: tuple[str, ...], source: str, target: str, *,

@@ -19,7 +19,7 @@ from havengate import __version__
 from havengate.api import close_all
 from havengate.api.results import build_report
 from havengate.cli import check, migrate, patch, rules, verify
-from havengate.cli.options import check_output, emit, log
+from havengate.cli.options import apply_config, check_output, emit, log
 from havengate.documents import STDIO
 from havengate.errors import HavengateError, ReportNotWritten
 from havengate.model import ExitCode, Verdict
@@ -119,6 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     _configure_logging(getattr(args, "verbose", False), getattr(args, "quiet", False))
     try:
+        args = apply_config(parser, words, args)
+        if extra:
+            args.extra = tuple(extra)
         check_output(getattr(args, "output", None))
         return int(args.handler(args))
     except HavengateError as exc:

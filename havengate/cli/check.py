@@ -8,11 +8,12 @@ from pathlib import Path
 
 from havengate import api
 from havengate.act.token import DEFAULT_TTL
-from havengate.api import load_config
 from havengate.cli.options import (
     access,
+    config_group,
     emit,
     host_argument,
+    loaded_config,
     log,
     node_command,
     output_group,
@@ -75,7 +76,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     check.set_defaults(handler=command_check)
 
     facts = commands.add_parser(
-        "facts", parents=[ssh_group(), output_group(with_format=False)],
+        "facts", parents=[ssh_group(), output_group(with_format=False), config_group()],
         help="collect a node's facts as JSON",
         description="Collect one node's facts (kernel, CPUs, vzctl, containers, JVMs, ports) "
                     "as a JSON document valid against schemas/facts.schema.json.",
@@ -96,10 +97,12 @@ def command_check(args: argparse.Namespace) -> int:
     target = args.target or api.saved_facts(args.target_facts)
     policy = PolicyConfig(policy=Policy(args.policy),
                           unrecognised_kernel=UnrecognisedKernel(args.unrecognised_kernel))
+    config = loaded_config(args)
     report = api.check(source, target, tuple(args.ctids), access=access(args), policy=policy,
-                       patching=patching(args, load_config(args.config)),
+                       patching=patching(args, config),
                        state_dir=args.state_dir, baselines=not args.no_baseline,
-                       go_ttl=args.go_ttl or None, go_dest=args.vzmigrate_dest)
+                       go_ttl=args.go_ttl or None,
+                       go_dest=args.vzmigrate_dest or config.vzmigrate_dest(args.target or ""))
     return render(report, args)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from havengate.cli.options import (
     access,
     host_argument,
+    loaded_config,
     log,
     node_command,
     patching,
@@ -74,18 +75,19 @@ def command_migrate(args: argparse.Namespace) -> int:
     from havengate import api
     from havengate.decide import Policy, PolicyConfig, UnrecognisedKernel
 
-    config = api.load_config(args.config)
+    config = loaded_config(args)
     stop = threading.Event()
     with _two_stage_interrupt(stop):
         report = api.migrate(
-        tuple(args.ctids), args.source, args.target, access=access(args),
-        policy=PolicyConfig(policy=Policy(args.policy),
-                            unrecognised_kernel=UnrecognisedKernel(args.unrecognised_kernel)),
-        patching=patching(args, config), config=config,
-        settings=api.VerifySettings(timeout=args.timeout, hang_after=args.hang_after,
-                                    remediate=args.remediate),
-        destination=args.vzmigrate_dest, online=args.online, extra=tuple(args.extra),
-        keep_going=args.keep_going, state_dir=Path(args.state_dir), stop=stop)
+            tuple(args.ctids), args.source, args.target, access=access(args),
+            policy=PolicyConfig(policy=Policy(args.policy),
+                                unrecognised_kernel=UnrecognisedKernel(args.unrecognised_kernel)),
+            patching=patching(args, config), config=config,
+            settings=api.VerifySettings(timeout=args.timeout, hang_after=args.hang_after,
+                                        remediate=args.remediate),
+            destination=args.vzmigrate_dest or config.vzmigrate_dest(args.target),
+            online=args.online, extra=tuple(args.extra), keep_going=args.keep_going,
+            state_dir=Path(args.state_dir), stop=stop)
     code = render(report, args)
     # the operator's Ctrl-C is what the exit code says, whatever the report's verdict
     return INTERRUPTED if report.interrupted or (stop.is_set() and code) else code

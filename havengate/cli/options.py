@@ -14,6 +14,7 @@ from pathlib import Path
 from havengate.act.patch import DEFAULT_LOCK_WAIT
 from havengate.act.plan import MAX_CPUS
 from havengate.api import Config, PatchPolicy
+from havengate.api.config import ENVIRONMENT, SYSTEM_FILE, USER_FILE, find_config, load_config
 from havengate.documents import STDIO
 from havengate.errors import ReportNotWritten, UsageError
 from havengate.facts.collect import PROBE_TIMEOUT
@@ -62,7 +63,8 @@ def node_command(commands: argparse._SubParsersAction, name: str, *, help: str,
                  patch: bool = False) -> argparse.ArgumentParser:
     """A subcommand that reaches nodes: SSH options (with the probe's limits when it probes),
     output and state options, and the patch options when it can write a fix."""
-    parents = [ssh_group(probe), output_group(), state_group(), *([patch_group()] if patch else [])]
+    parents = [ssh_group(probe), output_group(), state_group(), config_group(),
+               *([patch_group()] if patch else [])]
     return commands.add_parser(name, parents=parents, help=help, description=description,
                                epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
 
@@ -114,6 +116,58 @@ def state_group() -> argparse.ArgumentParser:
     return parent
 
 
+def config_group() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("configuration")
+    group.add_argument("--config", type=Path, metavar="FILE",
+                       help="YAML or JSON config (schemas/config.schema.json): option defaults, "
+                            "per-container patch and verify settings, node access (default: "
+                            f"${ENVIRONMENT}, else {USER_FILE}, else {SYSTEM_FILE}, if it exists)")
+    group.add_argument("--no-config", action="store_true",
+                       help="read no config file, not even the default ones")
+    return parent
+
+
+# config key -> option dest, where the key is not simply the option's name
+_TIMEOUTS = {"probe-timeout": "probe", "verify-timeout": "deadline"}
+
+
+def apply_config(parser: argparse.ArgumentParser, words: list[str],
+                 args: argparse.Namespace) -> argparse.Namespace:
+    """Load the config file the command uses, make its ``defaults`` the defaults of the
+    command's options (a flag given still wins), and parse again; the loaded config rides
+    on ``args.loaded_config``."""
+    if "config" not in args:
+        return args
+    config = load_config(None if args.no_config else find_config(args.config))
+    command = _subparser(parser, args.command)
+    actions = {action.dest: action for action in command._actions}
+    probe = "command_timeout" in actions  # its --timeout is the probe's, else a deadline
+    defaults = {}
+    for key, value in config.defaults.items():
+        dest = key.replace("-", "_")
+        if key in _TIMEOUTS:
+            dest = "timeout" if (_TIMEOUTS[key] == "probe") == probe else ""
+        action = actions.get(dest)
+        if action is None:
+            continue  # a default for options this command does not have
+        if action.choices is not None and value not in action.choices:
+            raise UsageError(f"{config.source}: defaults.{key}: {value!r} is not one of "
+                             f"{', '.join(map(str, action.choices))} for havengate "
+                             f"{args.command}")
+        defaults[dest] = value
+    if defaults:
+        command.set_defaults(**defaults)
+        args = parser.parse_args(words)
+    args.loaded_config = config
+    return args
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return commands.choices[name]
+
+
 def patch_group() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("patch")
@@ -122,9 +176,6 @@ def patch_group() -> argparse.ArgumentParser:
                             "both: CPUS and CPUMASK")
     group.add_argument("--cpumask", metavar="MASK", help='CPUMASK to write (default: "0")')
     group.add_argument("--cpus", type=cpu_count, metavar="N", help="CPUS to write (default: 2)")
-    group.add_argument("--config", type=Path, metavar="FILE",
-                       help="JSON config (schemas/config.schema.json): patch defaults and "
-                            "per-container overrides")
     group.add_argument("--dry-run", action="store_true",
                        help="print exactly the commands and edits; change nothing")
     group.add_argument("--lock-wait", type=positive_float, default=DEFAULT_LOCK_WAIT,
@@ -156,7 +207,13 @@ def access(args: argparse.Namespace) -> NodeAccess:
         connect_timeout=args.connect_timeout,
         probe_timeout=args.timeout if probe else PROBE_TIMEOUT,
         command_timeout=args.command_timeout if probe else DEFAULT_STEP_TIMEOUT,
+        nodes=loaded_config(args).node_entries(),
     )
+
+
+def loaded_config(args: argparse.Namespace) -> Config:
+    """The config main() loaded for this command (built-in defaults when it reads none)."""
+    return getattr(args, "loaded_config", None) or Config()
 
 
 def patching(args: argparse.Namespace, config: Config, *, force: bool = False) -> PatchPolicy:

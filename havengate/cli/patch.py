@@ -7,12 +7,13 @@ import json
 
 from havengate import api
 from havengate.act.patch import DEFAULT_LOCK_WAIT
-from havengate.api import load_config
 from havengate.cli.options import (
     access,
+    config_group,
     cpu_count,
     emit,
     host_argument,
+    loaded_config,
     node_command,
     patching,
     positive_float,
@@ -77,7 +78,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     revert.set_defaults(handler=command_revert)
 
     journal = commands.add_parser(
-        "journal", parents=[state_group()], help="list journaled patches",
+        "journal", parents=[state_group(), config_group()], help="list journaled patches",
         description="List the patches in STATE_DIR/journal.jsonl, oldest first.",
     )
     journal.add_argument("--format", choices=["text", "json"], default="text")
@@ -88,7 +89,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def command_patch(args: argparse.Namespace) -> int:
     report = api.patch(tuple(args.ctids), args.host, access=access(args),
-                       patching=patching(args, load_config(args.config), force=args.force),
+                       patching=patching(args, loaded_config(args), force=args.force),
                        target=args.target, target_cpus=args.target_cpus,
                        where_target=args.where == "target", state_dir=args.state_dir)
     return render(report, args)

@@ -6,11 +6,12 @@ import argparse
 from pathlib import Path
 
 from havengate import api
-from havengate.api import VerifySettings, load_config
+from havengate.api import VerifySettings
 from havengate.cli.options import (
     access,
     cpu_count,
     host_argument,
+    loaded_config,
     node_command,
     patching,
     positive_float,
@@ -52,8 +53,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--from", dest="source_node", metavar="NODE",
                         help="the source the containers moved from (its uname -n), when "
                              "STATE_DIR holds baselines of the same CTID from several sources")
-    parser.add_argument("--config", type=Path, metavar="FILE",
-                        help="JSON config: extra tcp ports and http checks per container")
     parser.add_argument("--timeout", type=positive_float, default=DEFAULT_DEADLINE,
                         metavar="SECONDS",
                         help=f"one deadline for everything (default: {DEFAULT_DEADLINE:g})")
@@ -72,7 +71,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def command_verify(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = loaded_config(args)
     settings = VerifySettings(timeout=args.timeout, hang_after=args.hang_after,
                               remediate=args.remediate, baselines=tuple(args.baseline),
                               source_node=args.source_node)

@@ -7,12 +7,23 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from havengate.errors import UsageError
 
 _HOST = re.compile(r"^(?:[A-Za-z0-9._%+-]+@)?[A-Za-z0-9._:\[\]-]+$")
+
+
+@dataclass(frozen=True)
+class NodeEntry:
+    """How one node is reached, from the config file or an inventory (its host vars): a
+    user@ or :port the operator typed still wins, and these win over ssh_config."""
+
+    address: str | None = None  # connect here instead of the name (ansible_host)
+    user: str | None = None
+    port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -25,6 +36,14 @@ class NodeAccess:
     connect_timeout: float = 10.0  # SSH connect, banner and authentication
     probe_timeout: float = 300.0  # a node's whole probe
     command_timeout: int = 30  # each step on a node that may hang (vzctl exec2 into a CT)
+    nodes: Mapping[str, NodeEntry] = field(default_factory=dict)  # by the operator's name
+
+    def reach(self, host: str) -> Destination:
+        """Where ``host`` is connected to: what its name says, completed by its entry."""
+        named = split_destination(host)
+        entry = self.nodes.get(host) or self.nodes.get(named.host) or NodeEntry()
+        return Destination(named.user or entry.user, entry.address or named.host,
+                           named.port or entry.port)
 
 
 def validate_host(host: str) -> str:

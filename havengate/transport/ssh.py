@@ -24,7 +24,7 @@ from invoke.exceptions import CommandTimedOut, Failure, ThreadException
 
 from havengate.errors import LockBusy, TransportError, UsageError
 from havengate.quoting import shell_command
-from havengate.transport.address import Destination, NodeAccess, split_destination, validate_host
+from havengate.transport.address import Destination, NodeAccess, validate_host
 from havengate.transport.base import LOCK_BUSY, LOCK_SCRIPT, LineWriter, Result
 
 log = logging.getLogger("havengate")
@@ -101,7 +101,7 @@ class SshTransport:
         self.name = validate_host(host)
         self._options = options
         self._locks_held = 0  # while a lock is held, a dropped connection must not reconnect
-        destination = split_destination(host)
+        destination = options.reach(host)
         try:
             self._connection = Connection(
                 destination.host, user=destination.user, port=destination.port,

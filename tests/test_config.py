@@ -1,0 +1,191 @@
+"""The config file: YAML or JSON, found where an operator keeps it, its errors pointing at
+the file, line and key, its defaults below the flags, its node access used by SSH."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from havengate.api import config as config_module
+from havengate.api.config import find_config, load_config
+from havengate.cli import main
+from havengate.documents import validate
+from havengate.errors import DocumentError
+from havengate.transport.address import Destination, NodeAccess, NodeEntry
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+OFFLINE = ["--source-facts", str(EXAMPLES / "master-2.6.24.facts.json"),
+           "--target-facts", str(EXAMPLES / "slave-2.6.32.facts.json")]
+
+FULL = """\
+# the team's config
+defaults:
+  policy: warn
+  state-dir: /srv/havengate
+  connect-timeout: 5
+  verify-timeout: 120
+nodes:
+  master:
+    address: 10.0.0.1
+    user: root
+    port: 2222
+  slave:
+    vzmigrate-dest: 10.1.0.2
+patch:
+  strategy: cpus
+  cpus: 4
+  containers:
+    "101": {strategy: both}
+verify:
+  containers:
+    "101":
+      tcp: [8080]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_yaml_config_gives_every_section(tmp_path):
+    config = load_config(write(tmp_path, FULL))
+    assert config.defaults["policy"] == "warn" and config.defaults["verify-timeout"] == 120
+    assert config.node_entries()["master"] == NodeEntry("10.0.0.1", "root", 2222)
+    assert config.vzmigrate_dest("slave") == "10.1.0.2" and config.vzmigrate_dest("x") is None
+    assert config.patch_settings("101", {}).strategy.value == "both"
+    assert config.verify["containers"]["101"]["tcp"] == [8080]
+
+
+def test_json_is_read_the_same(tmp_path):
+    import yaml
+
+    document = yaml.safe_load(FULL)
+    assert load_config(write(tmp_path, json.dumps(document), "c.json")) == \
+        load_config(write(tmp_path, FULL)).__class__(**{
+            **load_config(write(tmp_path, FULL)).__dict__, "source": tmp_path / "c.json"})
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("defaults:\n  connect-timeout: -1\n", r"config\.yaml:2: \$\.defaults\.connect-timeout: "),
+    ("defaults:\n  policy: block\n  polcy: patch\n",
+     r"config\.yaml:1: \$\.defaults: Additional properties .*'polcy'"),
+    ("nodes:\n  master:\n    port: 70000\n", r"config\.yaml:3: \$\.nodes\.master\.port: "),
+    ("nodes:\n  master:\n    user: 'root; rm -rf /'\n", r"config\.yaml:3: \$\.nodes\.master\.user"),
+    ("patch:\n  containers:\n    '101':\n      cpus: 0\n",
+     r"config\.yaml:4: \$\.patch\.containers\.101\.cpus: 0 is less than the minimum"),
+    ("defaults:\n  policy: block\n  policy: patch\n",
+     r"config\.yaml:3: key 'policy' appears twice"),
+    ("defaults:\n  policy: [block\n", r"config\.yaml:3: not YAML or JSON"),
+    ("- just\n- a list\n", r"config\.yaml:1: \$: .* is not of type 'object'"),
+])
+def test_errors_name_the_file_the_line_and_the_key(tmp_path, text, where):
+    with pytest.raises(DocumentError, match=where):
+        load_config(write(tmp_path, text))
+
+
+def test_json_errors_have_lines_too(tmp_path):
+    path = write(tmp_path, '{\n  "defaults": {\n    "go-ttl": "an hour"\n  }\n}\n', "c.json")
+    with pytest.raises(DocumentError, match=r"c\.json:3: \$\.defaults\.go-ttl: 'an hour'"):
+        load_config(path)
+
+
+def test_an_empty_file_is_no_settings_and_odd_files_are_refused(tmp_path):
+    assert load_config(write(tmp_path, "# nothing yet\n")).defaults == {}
+    with pytest.raises(DocumentError, match="not a regular file"):
+        load_config(tmp_path)
+    (tmp_path / "bin.yaml").write_bytes(b"\xff\xfe")
+    with pytest.raises(DocumentError, match="not UTF-8"):
+        load_config(tmp_path / "bin.yaml")
+
+
+def test_lookup_order(tmp_path, monkeypatch):
+    user, system = write(tmp_path, "{}", "user.yaml"), write(tmp_path, "{}", "system.yaml")
+    monkeypatch.setattr(config_module, "USER_FILE", user)
+    monkeypatch.setattr(config_module, "SYSTEM_FILE", system)
+    named = write(tmp_path, "{}", "named.yaml")
+    assert find_config(named, {}) == named
+    assert find_config(None, {"HAVENGATE_CONFIG": str(named)}) == named
+    assert find_config(None, {}) == user
+    user.unlink()
+    assert find_config(None, {}) == system
+    system.unlink()
+    assert find_config(None, {}) is None
+    with pytest.raises(DocumentError, match=r"\$HAVENGATE_CONFIG=.*missing\.yaml: no such file"):
+        find_config(None, {"HAVENGATE_CONFIG": str(tmp_path / "missing.yaml")})
+
+
+def test_node_access_completes_what_the_operator_typed():
+    access = NodeAccess(nodes={"master": NodeEntry("10.0.0.1", "root", 2222)})
+    assert access.reach("master") == Destination("root", "10.0.0.1", 2222)
+    assert access.reach("admin@master:22") == Destination("admin", "10.0.0.1", 22)
+    assert access.reach("slave") == Destination(None, "slave", None)
+
+
+def run(capsys, *argv: str) -> tuple[int, dict | None, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if out.startswith("{") else None, err
+
+
+def test_config_defaults_sit_below_the_flags(tmp_path, capsys):
+    path = write(tmp_path, "defaults:\n  policy: warn\n")
+    code, report, _ = run(capsys, "check", "101", *OFFLINE, "--format", "json",
+                          "--config", str(path))
+    assert (code, report["policy"]) == (0, "warn")  # HG001 only warns
+    code, report, _ = run(capsys, "check", "101", *OFFLINE, "--format", "json",
+                          "--config", str(path), "--policy", "block")
+    assert (code, report["policy"]) == (1, "block")  # the flag wins
+    code, report, _ = run(capsys, "check", "101", *OFFLINE, "--format", "json",
+                          "--config", str(path), "--no-config")
+    assert (code, report["policy"]) == (1, "block")  # no config read at all
+
+
+def test_the_environment_names_the_config(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HAVENGATE_CONFIG", str(write(tmp_path, "defaults:\n  policy: warn\n")))
+    code, report, _ = run(capsys, "check", "101", *OFFLINE, "--format", "json")
+    assert (code, report["policy"]) == (0, "warn")
+    monkeypatch.setenv("HAVENGATE_CONFIG", str(tmp_path / "typo.yaml"))
+    code, report, err = run(capsys, "check", "101", *OFFLINE, "--format", "json")
+    assert code == 2 and "HAVENGATE_CONFIG" in err and "Traceback" not in err
+    validate(report, "report")
+    assert report["verdict"] == "usage-error"
+
+
+def test_a_default_a_command_cannot_take_is_refused_with_its_source(tmp_path, capsys):
+    path = write(tmp_path, "defaults:\n  policy: warn\n")
+    code, _, err = run(capsys, "migrate", "101", "--source", "a", "--target", "b",
+                       "--config", str(path), "--state-dir", str(tmp_path))
+    assert code == 2 and "defaults.policy: 'warn' is not one of block, patch" in err
+    assert str(path) in err
+
+
+def test_a_bad_config_stops_every_command_before_any_node(tmp_path):
+    path = write(tmp_path, "defaults:\n  connect-timeout: soon\n")
+    result = subprocess.run(["havengate", "facts", "nowhere.invalid", "--config", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"{path}:2: $.defaults.connect-timeout: 'soon' is not of type 'number'" in \
+        result.stderr
+
+
+def test_ssh_reaches_a_node_by_its_config_entry(tmp_path):
+    """A name no ssh_config knows, made reachable by the config file's nodes entry."""
+    from lab import Lab
+
+    with Lab(tmp_path / "lab") as lab:
+        master = lab.add_node("master", kernel="2.6.24-12-pve", cpus=4)
+        ssh_config = write(tmp_path, f"Host *\n  IdentityFile {lab.client_key}\n"
+                                     f"  UserKnownHostsFile {lab.known_hosts}\n"
+                                     "  IdentitiesOnly yes\n", "ssh_config")
+        path = write(tmp_path, f"nodes:\n  old-master:\n    address: 127.0.0.1\n"
+                               f"    port: {master.port}\n    user: root\n")
+        result = subprocess.run(
+            ["havengate", "facts", "old-master", "--node-only", "--config", str(path),
+             "--ssh-config", str(ssh_config)], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["node"]["kernel"]["release"] == "2.6.24-12-pve"
