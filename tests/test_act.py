@@ -159,3 +159,34 @@ def test_a_corrupt_or_newer_journal_is_refused_untouched(tmp_path, line, message
     with pytest.raises(JournalError):
         _start(journal, "102")
     assert journal.path.read_bytes() == before
+
+
+@pytest.mark.parametrize("tail", ["coreutils", "busybox"])
+@pytest.mark.parametrize("shell", ["dash", "busybox"])
+def test_the_detached_vzmigrate_runner_passes_every_line_and_the_exit_code(tmp_path, tail,
+                                                                           shell):
+    """The last lines vzmigrate prints (its error) reach the operator, with GNU tail's
+    --pid or without it (busybox tail), under dash and busybox sh."""
+    import shutil
+    import subprocess
+
+    from havengate.act.migrate import vzmigrate_command
+
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox not installed (.ci/run installs it)")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "vzmigrate"
+    fake.write_text('#!/bin/sh\necho "Starting migration of CT $2 to $1"\nsleep 0.5\n'
+                    'echo "Error: Can\'t connect to destination address" >&2\nexit 4\n')
+    fake.chmod(0o755)
+    if tail == "busybox":
+        (bin_dir / "tail").symlink_to(busybox)
+    (bin_dir / "sh").symlink_to(shutil.which("dash") if shell == "dash" else busybox)
+    result = subprocess.run([str(bin_dir / "sh"), "-c", vzmigrate_command("101", "slave")],
+                            env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 4
+    assert result.stdout.splitlines() == ["Starting migration of CT 101 to slave",
+                                          "Error: Can't connect to destination address"]

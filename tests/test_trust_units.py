@@ -30,8 +30,9 @@ from havengate.errors import JournalError, PlanRefused, TransportError, UsageErr
 from havengate.facts.ctconf import GLOBAL_CONF_VEID, on_node, parse_ctid_conf
 from havengate.facts.probe import probe_script
 from havengate.model import Unknown
+from havengate.transport.address import split_destination
 from havengate.transport.base import Result
-from havengate.transport.ssh import append_line, split_destination
+from havengate.transport.ssh import append_line
 from havengate.verify.expect import Expectation, load_expectations
 from havengate.verify.run import verify
 
