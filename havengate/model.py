@@ -166,6 +166,42 @@ class ContainerResult:
 
 
 @dataclass(frozen=True)
+class PlanEntry:
+    """What the upgrade wave does with one container of a pair, and the line that does it."""
+
+    ctid: str
+    action: str  # patch-first | move | patched | blocked | unknown
+    why: str
+    command: str | None = None  # the exact havengate patch / vzctl set line, for patch-first
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """One node of the fleet and where its containers go: its HA peer, or the profile of
+    hardware not installed yet (``planned``)."""
+
+    source: NodeSummary
+    target: NodeSummary
+    planned: bool
+    verdict: Verdict
+    containers: tuple[ContainerResult, ...]
+    errors: tuple[str, ...]
+    plan: tuple[PlanEntry, ...]
+    totals: dict[str, int]  # verdict -> containers
+
+
+@dataclass(frozen=True)
+class FleetSummary:
+    nodes: int
+    nodes_unreachable: int
+    unreachable: tuple[str, ...]  # "node: why", one per node that could not be read
+    pairs: int
+    containers: int
+    totals: dict[str, int]  # verdict -> containers, the whole fleet
+    plan: dict[str, int]  # action -> containers
+
+
+@dataclass(frozen=True)
 class Report:
     """The one document every command ends with; its verdict and exit code decided once."""
 
@@ -183,3 +219,5 @@ class Report:
     notes: tuple[str, ...] = ()  # what an operator must know beside the verdicts
     duration_seconds: float | None = None  # the whole command, as the CLI measured it
     interrupted: bool = False  # cut short by the operator (Ctrl-C): the notes say where
+    pairs: tuple[PairResult, ...] = ()  # scan: the fleet, pair by pair
+    fleet: FleetSummary | None = None  # scan: totals over every pair

@@ -33,11 +33,13 @@ NodeResult = NodeFacts | NodeFailure
 Job = tuple[str, Callable[[], NodeFacts]]  # (host as the operator named it, collect it)
 
 
-def gather(jobs: dict[str, Job]) -> dict[str, NodeResult]:
-    """Run each node's collection concurrently; a HavengateError becomes a NodeFailure."""
+def gather(jobs: dict[str, Job], *, forks: int | None = None,
+           finished: Callable[[str, NodeResult], None] | None = None) -> dict[str, NodeResult]:
+    """Run each node's collection concurrently, at most ``forks`` at a time (None: all at
+    once); a HavengateError becomes a NodeFailure. ``finished`` hears of each node as it
+    ends (progress), from the worker's thread."""
 
-    def attempt(item: tuple[str, Job]) -> NodeResult:
-        _, (name, job) = item
+    def attempt(name: str, job: Callable[[], NodeFacts]) -> NodeResult:
         try:
             return job()
         except UsageError:
@@ -51,19 +53,29 @@ def gather(jobs: dict[str, Job]) -> dict[str, NodeResult]:
     # node (a pool's shutdown and its atexit hook join every worker). The interrupted
     # probes die with the process; their SSH sessions close, and the probe cleans up.
     results: dict[str, NodeResult | BaseException] = {}
+    queue = list(jobs.items())
+    lock = threading.Lock()
     done = threading.Event()
 
-    def work(key: str, item: tuple[str, Job]) -> None:
-        try:
-            results[key] = attempt(item)
-        except BaseException as exc:  # handed to the caller's thread
-            results[key] = exc
-        if len(results) == len(jobs):
-            done.set()
+    def work() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                key, (name, job) = queue.pop(0)
+            try:
+                result: NodeResult | BaseException = attempt(name, job)
+                if finished is not None:
+                    finished(key, result)
+            except BaseException as exc:  # handed to the caller's thread
+                result = exc
+            with lock:
+                results[key] = result
+                if len(results) == len(jobs):
+                    done.set()
 
-    for key, job in jobs.items():
-        threading.Thread(target=work, args=(key, (key, job)), name=f"probe {key}",
-                         daemon=True).start()
+    for number in range(min(forks or len(jobs), len(jobs))):
+        threading.Thread(target=work, name=f"probe {number}", daemon=True).start()
     while jobs and not done.wait(0.2):
         pass
     for value in results.values():

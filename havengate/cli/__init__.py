@@ -18,7 +18,7 @@ from pathlib import Path
 from havengate import __version__
 from havengate.api import close_all
 from havengate.api.results import build_report
-from havengate.cli import check, migrate, patch, rules, verify
+from havengate.cli import check, migrate, patch, rules, scan, verify
 from havengate.cli.options import apply_config, check_output, emit, log
 from havengate.documents import STDIO
 from havengate.errors import HavengateError, ReportNotWritten
@@ -38,8 +38,8 @@ exit codes: 0 go | 1 no-go | 2 usage/config error | 3 could not assess
 """
 
 
-COMMANDS = ("check", "facts", "patch", "revert", "journal", "verify", "migrate", "rules",
-            "explain", "hooks")
+COMMANDS = ("check", "facts", "patch", "revert", "journal", "verify", "migrate", "scan",
+            "rules", "explain", "hooks")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     patch.register(commands)
     verify.register(commands)
     migrate.register(commands)
+    scan.register(commands)
     rules.register(commands)
     return parser
 

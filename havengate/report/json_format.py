@@ -5,15 +5,23 @@ from __future__ import annotations
 import json
 
 from havengate.documents import encode, validate
-from havengate.model import Report
+from havengate.model import ContainerResult, Report
 
 SCHEMA_ID = "havengate.report/1"
 
 
 def report_document(report: Report) -> dict:
     document = {"schema": SCHEMA_ID, **encode(report)}
-    # Findings carry an IntEnum severity; the document spells it as a word.
-    for container, result in zip(document["containers"], report.containers, strict=True):
+    _spell_severities(document["containers"], report.containers)
+    for pair, result in zip(document["pairs"], report.pairs, strict=True):
+        _spell_severities(pair["containers"], result.containers)
+    validate(document, "report", "report")
+    return document
+
+
+def _spell_severities(documents: list[dict], results: tuple[ContainerResult, ...]) -> None:
+    """Findings carry an IntEnum severity; the document spells it as a word."""
+    for container, result in zip(documents, results, strict=True):
         container["findings"] = [
             {
                 "rule": f.rule,
@@ -24,8 +32,6 @@ def report_document(report: Report) -> dict:
             }
             for f in result.findings
         ]
-    validate(document, "report", "report")
-    return document
 
 
 def render_json(report: Report) -> str:

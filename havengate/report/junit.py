@@ -23,8 +23,9 @@ def render_junit(report: Report) -> str:
     cases: list[ET.Element] = []
     names: set[str] = set()
     classname = f"havengate.{report.command}"
-    for container in report.containers:
-        cases.append(_container_case(report, container, _unique(_title(container), names)))
+    for prefix, container in _containers(report):
+        cases.append(_container_case(report, container,
+                                     _unique(prefix + _title(container), names)))
         for check in container.checks:
             cases.append(_check_case(classname, container, check,
                                      _unique(f"CT {container.ctid} {check.kind} {check.target}",
@@ -62,6 +63,14 @@ def render_junit(report: Report) -> str:
     ET.indent(root)
     text = ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
     return _XML_INVALID.sub("?", text)  # node data (argv, hostnames) may hold control bytes
+
+
+def _containers(report: Report) -> list[tuple[str, ContainerResult]]:
+    """Every container of the report; a scan's named by their pair ("a -> b: CT 101")."""
+    if report.pairs:
+        return [(f"{pair.source.host} -> {pair.target.host}: ", container)
+                for pair in report.pairs for container in pair.containers]
+    return [("", container) for container in report.containers]
 
 
 def _title(container: ContainerResult) -> str:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from havengate.model import ContainerResult, NodeSummary, PatchSummary, Report, Severity
+from havengate.model import (
+    ContainerResult,
+    NodeSummary,
+    PairResult,
+    PatchSummary,
+    Report,
+    Severity,
+)
 
 _VERDICT_WORDS = {"go": "GO", "no-go": "NO-GO", "unknown": "UNKNOWN", "patched": "PATCHED"}
 _HEADERS = ("CT", "HOSTNAME", "JAVA", "CPUS SEEN", "CPUS/MASK", "VERDICT", "FIX")
@@ -15,6 +22,8 @@ def render_text(report: Report) -> str:
         return _render_verify(report)
     if report.command == "migrate":
         return _render_migrate(report)
+    if report.command == "scan":
+        return _render_scan(report)
     lines = [_node_line("source", report.source), _node_line("target", report.target), ""]
     if report.containers:
         lines.extend(_table([_HEADERS, *(_row(c) for c in report.containers)]))
@@ -206,3 +215,45 @@ def _render_migrate(report: Report) -> str:
         lines += ["", *(f"note: {note}" for note in report.notes)]
     lines += ["", f"verdict: {report.verdict.value} (exit {int(report.exit_code)})"]
     return "\n".join(_printable(line) for line in lines) + "\n"
+
+
+def _render_scan(report: Report) -> str:
+    """The fleet as a plan: per pair, each container's verdict and what the wave does with
+    it (the line to run when it must be patched first), then the totals."""
+    lines: list[str] = []
+    fleet = report.fleet
+    for pair in report.pairs:
+        lines.append(f"{_pair_title(pair)}  {_VERDICT_WORDS.get(pair.verdict, pair.verdict)}")
+        if pair.containers:
+            rows = [("  CT", "HOSTNAME", "JAVA", "CPUS SEEN", "VERDICT", "PLAN", "HOW / WHY")]
+            for container, entry in zip(pair.containers, pair.plan, strict=True):
+                row = _row(container)
+                rows.append((f"  {container.ctid}", row[1], row[2], row[3], row[5],
+                             entry.action, entry.command or entry.why))
+            lines.extend(_table(rows))
+        lines.extend(f"  could not assess: {error}" for error in pair.errors)
+        lines.append("")
+    if fleet is not None:
+        if fleet.unreachable:
+            lines.append(f"nodes not read ({fleet.nodes_unreachable} of {fleet.nodes}):")
+            lines.extend(f"  - {why}" for why in fleet.unreachable)
+            lines.append("")
+        totals = ", ".join(f"{n} {v}" for v, n in sorted(fleet.totals.items())) or "none"
+        plan = ", ".join(f"{n} {a}" for a, n in sorted(fleet.plan.items())) or "nothing"
+        lines.append(f"fleet: {fleet.nodes} node(s), {fleet.pairs} pair(s), "
+                     f"{fleet.containers} container(s): {totals}")
+        lines.append(f"plan: {plan}")
+    lines.extend(f"note: {note}" for note in report.notes)
+    lines.append(f"verdict: {_VERDICT_WORDS.get(report.verdict, report.verdict)} "
+                 f"(exit {report.exit_code}; policy {report.policy})")
+    return "\n".join(_printable(line) for line in lines) + "\n"
+
+
+def _pair_title(pair: PairResult) -> str:
+    def side(node: NodeSummary) -> str:
+        if node.kernel is None and node.error:
+            return f"{node.host} (UNAVAILABLE)"
+        cpus = "?" if node.cpus is None else node.cpus
+        return f"{node.host} ({node.kernel or '?'}, {cpus} CPUs)"
+
+    return f"{side(pair.source)} -> {side(pair.target)}"

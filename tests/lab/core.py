@@ -222,7 +222,7 @@ class Node:
         vzctl_version: str,
         vzctl_quirk: str | None,
     ) -> None:
-        if vzctl_quirk not in (None, "no-save"):
+        if vzctl_quirk not in (None, "no-save", "junk-vzlist"):
             raise ValueError(f"unknown vzctl_quirk {vzctl_quirk!r}")
         if cpus < 1:
             raise ValueError("a node has at least one CPU")

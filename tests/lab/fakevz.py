@@ -1388,6 +1388,9 @@ Usage:	vzlist	[-a|-S] [-n] [-H] [-o field[,field...]] [-s [-]field]
 
 def tool_vzlist(node: FakeNode, args: list[str]) -> int:
     """vzlist: -a -S -H -o -s -h -N -d -L -1, and -t/-j from vzctl 4.0."""
+    if node.quirk == "junk-vzlist":  # a broken or foreign vzlist: output no parser knows
+        print("Segmentation fault\n\x00\x1b[31mVEID ??? \xff garbage |||| 12 34")
+        return 0
     short = "HtSanjN:h:d:o:s:Le1" if node.version.has_json else "HSanN:h:d:o:s:Le1"
     longs = [
         "no-header",

@@ -1,0 +1,220 @@
+"""`havengate scan` on a lab fleet: masters and slaves, one node down, one with a foreign
+host key, one whose vzlist prints junk, one master bound for hardware not installed yet.
+The same verdicts as `check` pair by pair, from an INI inventory and from the JSON of
+`ansible-inventory --list`; the plan; prometheus and JUnit outputs that parse; --apply."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from lab import JavaSpec, Lab, ServiceSpec, default_conf
+from test_junit_schema import junit_schema  # noqa: F401 - the fixture, found by name
+
+from havengate.documents import validate
+
+HAVENGATE = shutil.which("havengate") or "havengate"
+PORT = 61616
+PROFILE = "{'kernel': '2.6.32-042stab134.8', 'cpus': 8, 'vzctl': '4.0'}"
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    base = tmp_path_factory.mktemp("scan")
+    lab = Lab(base / "lab")
+    try:
+        nodes = {}
+        for name, kernel, quirk in (("m1", "2.6.24-12-pve", None), ("s1", "2.6.32-042stab134.8",
+                                    None), ("m2", "2.6.24-12-pve", None),
+                                    ("rekeyed", "2.6.32-042stab134.8", None),
+                                    ("junk", "2.6.24-12-pve", "junk-vzlist"),
+                                    ("m3", "2.6.24-12-pve", None)):
+            nodes[name] = lab.add_node(name, kernel=kernel, cpus=4, vzctl_quirk=quirk,
+                                       vzctl_version="3.0.24" if "2.6.24" in kernel else "4.9.4")
+
+        def java(node: str, ctid: str, cpus: int) -> None:
+            ip = f"10.200.7.{ctid[-2:].lstrip('0') or '1'}{node[-1]}"
+            nodes[node].add_container(ctid, conf=default_conf(ctid, cpus=cpus, ip=ip), ip=ip,
+                                      java=[JavaSpec(ports=[PORT])])
+
+        java("m1", "101", 1)  # one CPU, no pin: HG001, patch first
+        java("m1", "102", 2)
+        nodes["m1"].add_container("104", conf=default_conf("104", cpus=1, ip="10.200.7.41"),
+                                  ip="10.200.7.41", services=[ServiceSpec("nginx", [80])])
+        java("m2", "201", 2)
+        java("m3", "301", 1)  # to planned 8-CPU hardware: HG001, patch first
+        java("m3", "302", 2)
+        for node, ctid in (("m1", "101"), ("m1", "102"), ("m2", "201"), ("m3", "301"),
+                           ("m3", "302")):
+            assert nodes[node].container(ctid).wait_listening(PORT, timeout=60)
+        lab.replace_host_key(nodes["rekeyed"])  # known_hosts keeps the old key
+        dead_port = lab.allocate_port()
+        ssh_config = base / "ssh_config"
+        ssh_config.write_text(f"Host *\n  IdentityFile {lab.client_key}\n"
+                              f"  UserKnownHostsFile {lab.known_hosts}\n  IdentitiesOnly yes\n")
+
+        def line(name: str, port: int, peer: str) -> str:
+            return f"{name} ansible_host=127.0.0.1 ansible_port={port} ansible_user=root {peer}"
+
+        ini = base / "hosts.ini"
+        ini.write_text("\n".join([
+            "[masters]",
+            line("m1", nodes["m1"].port, "havengate_peer=s1"),
+            line("m2", nodes["m2"].port, "havengate_peer=rekeyed"),
+            line("junk", nodes["junk"].port, "havengate_peer=s1"),
+            line("dead", dead_port, "havengate_peer=s1"),
+            line("m3", nodes["m3"].port, f'havengate_target="{PROFILE}"'),
+            "", "[slaves]",
+            line("s1", nodes["s1"].port, ""),
+            line("rekeyed", nodes["rekeyed"].port, ""),
+            "", "[openvz:children]", "masters", "slaves", ""]))
+        yield lab, ini, ssh_config, base
+    finally:
+        lab.close()
+
+
+def scan(fleet, *args: str, fmt: str = "json", inventory: Path | None = None,
+         state: Path | None = None) -> tuple[int, str, str]:
+    _, ini, ssh_config, base = fleet
+    result = subprocess.run(
+        [HAVENGATE, "scan", "--inventory", str(inventory or ini), "--ssh-config", str(ssh_config),
+         "--state-dir", str(state or base / "state"), "--format", fmt, "--timeout", "60",
+         "--connect-timeout", "5", *args],
+        capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    return result.returncode, result.stdout, result.stderr
+
+
+def verdicts(report: dict) -> dict[str, dict]:
+    return {f"{p['source']['host']}->{p['target']['host']}": {
+        "verdict": p["verdict"], **{c["ctid"]: c["verdict"] for c in p["containers"]}}
+        for p in report["pairs"]}
+
+
+def test_a_fleet_scan_judges_every_pair_as_check_does(fleet):
+    lab, _, ssh_config, base = fleet
+    code, out, err = scan(fleet)
+    assert code == 1, err[-3000:]  # no-go containers: exit 1, not 3
+    report = json.loads(out)
+    validate(report, "report")
+    found = verdicts(report)
+    assert found == {
+        "m1->s1": {"verdict": "no-go", "101": "no-go", "102": "go", "104": "go"},
+        "m2->rekeyed": {"verdict": "unknown", "201": "unknown"},
+        "junk->s1": {"verdict": "unknown"},
+        "dead->s1": {"verdict": "unknown"},
+        "m3->planned target of m3": {"verdict": "no-go", "301": "no-go", "302": "go"},
+    }, err[-3000:]
+    fleet_ = report["fleet"]
+    assert (fleet_["nodes"], fleet_["nodes_unreachable"], fleet_["pairs"]) == (7, 2, 5)
+    assert sorted(u.split(":")[0] for u in fleet_["unreachable"]) == ["dead", "rekeyed"]
+    assert any("MISMATCH" in u for u in fleet_["unreachable"])
+    # every node read once (the slave s1 is the peer of three masters)
+    assert lab.nodes["s1"].commands().count(["uname", "-r"]) == 1
+    plan = {p["source"]["host"]: {e["ctid"]: (e["action"], e["command"]) for e in p["plan"]}
+            for p in report["pairs"]}
+    assert plan["m1"] == {"101": ("patch-first", "havengate patch 101 --host m1 --target s1"),
+                          "102": ("move", None), "104": ("move", None)}
+    assert plan["m3"]["301"] == ("patch-first", "havengate patch 301 --host m3 --target-cpus 8")
+    assert plan["m2"] == {"201": ("unknown", None)}
+
+    # check, pair by pair, with the same access: the same verdicts
+    for source, target in (("m1", "s1"), ("m2", "rekeyed"), ("junk", "s1")):
+        config = base / "nodes.yaml"
+        config.write_text("nodes:\n" + "".join(
+            f"  {n}:\n    address: 127.0.0.1\n    port: {lab.nodes[n].port}\n    user: root\n"
+            for n in (source, target)))
+        checked = subprocess.run(
+            [HAVENGATE, "check", "--source", source, "--target", target, "--config",
+             str(config), "--ssh-config", str(ssh_config), "--format", "json",
+             "--no-baseline", "--go-ttl", "0", "--state-dir", str(base / "check-state")],
+            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        result = json.loads(checked.stdout)
+        expected = found[f"{source}->{target}"]
+        assert result["verdict"] == expected["verdict"], (source, checked.stderr[-2000:])
+        assert {c["ctid"]: c["verdict"] for c in result["containers"]} == \
+            {k: v for k, v in expected.items() if k != "verdict"}
+
+
+def test_the_list_json_of_ansible_inventory_gives_the_same_scan(fleet):
+    _, ini, _, base = fleet
+    listed = subprocess.run(["ansible-inventory", "-i", str(ini), "--list"],
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    as_json = base / "inventory.json"
+    as_json.write_text(listed.stdout)
+    _, from_ini, _ = scan(fleet)
+    code, from_list, err = scan(fleet, inventory=as_json)
+    assert code == 1 and verdicts(json.loads(from_list)) == verdicts(json.loads(from_ini)), err
+
+
+def test_prometheus_and_junit_outputs_parse(fleet, junit_schema):  # noqa: F811
+    from prometheus_client.parser import text_string_to_metric_families
+
+    code, out, _ = scan(fleet, "--limit", "m1:m3:dead", fmt="prometheus")
+    assert code == 1
+    families = {f.name: f for f in text_string_to_metric_families(out)}
+    samples = {(s.labels.get("node"), s.labels.get("ctid")): s.labels["verdict"]
+               for s in families["havengate_container_verdict"].samples}
+    assert samples == {("m1", "101"): "no-go", ("m1", "102"): "go", ("m1", "104"): "go",
+                       ("m3", "301"): "no-go", ("m3", "302"): "go"}
+    assert families["havengate_scan_nodes_unreachable"].samples[0].value == 1
+    assert families["havengate_scan_nodes"].samples[0].value == 4  # m1, m3, dead, s1
+    assert families["havengate_scan_duration_seconds"].samples[0].value > 0
+    code, out, _ = scan(fleet, "--limit", "m1", fmt="junit")
+    assert code == 1
+    junit_schema.validate(out)
+    assert "m1 -&gt; s1: CT 101" in out
+
+
+def test_apply_patches_exactly_the_plan_and_a_second_run_nothing(fleet, tmp_path):
+    lab, *_ = fleet
+    code, out, err = scan(fleet, "--limit", "m1:m3", "--apply", "--policy", "patch", "--yes",
+                          state=tmp_path)
+    report = json.loads(out)
+    assert code == 0, err[-3000:]  # the no-go ones patched, nothing else in the way
+    found = verdicts(report)
+    assert found["m1->s1"]["101"] == "patched" and found["m3->planned target of m3"]["301"] \
+        == "patched"
+    journal = subprocess.run([HAVENGATE, "journal", "--state-dir", str(tmp_path), "--format",
+                              "json"], capture_output=True, text=True, timeout=60)
+    patched = sorted((e["node"], e["ctid"], e["state"]) for e in json.loads(journal.stdout))
+    assert [(ctid, state) for _, ctid, state in patched] == [("101", "completed"),
+                                                             ("301", "completed")]
+    assert 'CPUMASK="0"' in lab.nodes["m1"].read_conf("101")
+    code, out, err = scan(fleet, "--limit", "m1:m3", "--apply", "--policy", "patch", "--yes",
+                          state=tmp_path)
+    again = json.loads(out)
+    assert code == 0 and again["fleet"]["plan"].get("patch-first", 0) == 0, err[-2000:]
+    journal = subprocess.run([HAVENGATE, "journal", "--state-dir", str(tmp_path), "--format",
+                              "json"], capture_output=True, text=True, timeout=60)
+    assert len(json.loads(journal.stdout)) == 2  # nothing new
+
+
+@pytest.mark.parametrize(("inventory", "message"), [
+    ("[m]\na havengate_peer=b\n", "havengate_peer 'b' is not a host of the inventory"),
+    ("[m]\na havengate_peer=a\n", "havengate_peer is the node itself"),
+    ("[m]\na havengate_peer=b\nb havengate_peer=a\n", "havengate_peer cycle: a -> b -> a"),
+    ("[m]\na ansible_host=10.0.0.1 havengate_peer=c\nb ansible_host=10.0.0.1 "
+     "havengate_peer=c\nc\n", "hosts a and b are the same node (10.0.0.1)"),
+    ("[m]\na havengate_target=\"{'kernel': '2.6.32', 'cpus': 0}\"\n", "cpus must be a CPU count"),
+    ("[m]\na\nb\n", "no node with havengate_peer or havengate_target"),
+    ("[m\na\n", "hosts.ini:1:"),
+])
+def test_bad_inventories_are_refused_before_any_node(tmp_path, inventory, message):
+    path = tmp_path / "hosts.ini"
+    path.write_text(inventory)
+    result = subprocess.run([HAVENGATE, "scan", "-i", str(path), "--state-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_empty_limit_match_is_refused(tmp_path):
+    path = tmp_path / "hosts.ini"
+    path.write_text("[m]\na havengate_peer=b\nb\n")
+    result = subprocess.run([HAVENGATE, "scan", "-i", str(path), "--limit", "zzz*"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "--limit zzz* matches no host" in result.stderr
