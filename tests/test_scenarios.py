@@ -216,6 +216,28 @@ def test_a_hanging_command_is_bounded(tmp_path):
         assert whole.returncode == 3 and "timed out after 2 s" in whole.stderr
 
 
+def test_a_node_of_many_containers_is_probed_whole_and_in_order(tmp_path):
+    """12 containers (more than the 8 the probe runs at a time), one of them hanging: each
+    gets its own facts, in vzlist order, and the hung one is unknown, not its neighbours."""
+    with Lab(tmp_path / "lab") as own:
+        master = own.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
+        own.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        ctids = [str(200 + n) for n in range(12)]
+        for ctid in ctids:  # 203 and 207 see one CPU after the move: Java there would hang
+            master.add_container(ctid, conf=default_conf(ctid, cpus=1 if ctid in ("203", "207")
+                                                         else 2))
+        (master.dir / "ct" / "203" / "bin" / "nproc").write_text("#!/bin/sh\nexec sleep 300\n")
+        result = havengate(own, "check", "--source", "master", "--target", "slave", "--format",
+                           "json", "--no-baseline", "--command-timeout", "3", timeout=120)
+        report = json.loads(result.stdout)
+        assert [c["ctid"] for c in report["containers"]] == ctids, result.stderr
+        java = {c["ctid"]: c["java"] for c in report["containers"]}
+        assert java == {ctid: None if ctid == "203" else False for ctid in ctids}
+        verdicts = {c["ctid"]: c["verdict"] for c in report["containers"]}
+        assert verdicts == {ctid: "unknown" if ctid == "203" else "go" for ctid in ctids}
+        assert result.returncode == 3
+
+
 def test_malformed_conf_is_never_a_false_go(tmp_path):
     """An unbalanced quote on CPUMASK: vzctl rejects the line, so the pin is not real."""
     with Lab(tmp_path / "lab") as own:

@@ -57,7 +57,7 @@ log=$(mktemp /tmp/havengate-vzmigrate.XXXXXXXX) || exit 70
 trap '' HUP PIPE
 "$@" >"$log" 2>&1 &
 child=$!
-tail -n +1 -s 0.2 --pid="$child" -f "$log" 2>/dev/null &
+tail -n +1 -s 0.1 --pid="$child" -f "$log" 2>/dev/null &
 follower=$!
 wait "$child"
 rc=$?
@@ -65,7 +65,7 @@ wait "$follower" || cat "$log"
 rm -f "$log"
 exit "$rc"
 """
-# tail --pid (coreutils >= 5.3; lenny has 6.10) prints what is left and ends within 0.2 s of
+# tail --pid (coreutils >= 5.3; lenny has 6.10) prints what is left and ends within 0.1 s of
 # vzmigrate's exit: no fixed sleep per container. A tail without --pid fails at once; then
 # the whole log is printed at the end instead of line by line.
 

@@ -91,13 +91,15 @@ def check(source: Node, target: Node, ctids: tuple[str, ...] = (), *,
 
 def _gate(source: Node, target: Node, ctids: tuple[str, ...], *, access: NodeAccess,
           policy: PolicyConfig, patching: PatchPolicy, state_dir: Path, baselines: bool,
-          go_ttl: int | None = None,
-          go_dest: str | None = None) -> tuple[Report, NodeFacts | NodeFailure,
-                                                NodeFacts | NodeFailure]:
+          go_ttl: int | None = None, go_dest: str | None = None,
+          link: Transport | None = None) -> tuple[Report, NodeFacts | NodeFailure,
+                                                  NodeFacts | NodeFailure]:
     """check(), with the facts it judged (migrate reads the nodes' own names from them).
 
     ``go_ttl``: seconds of the go tokens written on a live source for each container that
     is go or patched (what the node-side vzmigrate gate lets through; None: none written).
+    ``link``: the caller's open connection to the source, used and left open (migrate
+    moves the containers over it).
     """
     ctids = tuple(validate_ctid(ctid) for ctid in ctids)
     if policy.policy == Policy.PATCH and not isinstance(source, str):
@@ -106,7 +108,7 @@ def _gate(source: Node, target: Node, ctids: tuple[str, ...], *, access: NodeAcc
     jobs: dict[str, Job] = {}
     source_link = None
     if isinstance(source, str):  # kept open: the go tokens go over the probe's connection
-        source_link = transport_for(source, access)
+        source_link = link or transport_for(source, access)
         jobs["source"] = collector(source, Mode.FULL, ctids, access, transport=source_link)
     if isinstance(target, str):
         jobs["target"] = collector(target, Mode.NODE, (), access)
@@ -130,7 +132,7 @@ def _gate(source: Node, target: Node, ctids: tuple[str, ...], *, access: NodeAcc
         if go_ttl and source_link is not None and not patching.dry_run and not report.errors:
             _write_go_tokens(source_link, target, report, go_ttl, go_dest)
     finally:
-        if source_link is not None:
+        if source_link is not None and link is None:
             source_link.close()
     return report, source_facts, target_facts
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from havengate import api
 from havengate.act.token import DEFAULT_TTL
 from havengate.api.config import Config
-from havengate.api.nodes import NodeFailure, close_all, collector, gather, over_connection
+from havengate.api.nodes import NodeFailure, close_all, collector, gather, transport_for
 from havengate.api.results import build_report, container_result, named_node
 from havengate.api.settings import PatchPolicy, VerifySettings
 from havengate.api.wave import WaveJournal
@@ -31,7 +31,7 @@ from havengate.facts.probe import Mode
 from havengate.model import ContainerResult, Report, StepResult, Unknown, Verdict
 from havengate.quoting import validate_ctid
 from havengate.state import DEFAULT_STATE_DIR
-from havengate.transport import NodeAccess
+from havengate.transport import NodeAccess, Transport
 
 log = logging.getLogger("havengate")
 MAY_MOVE = (Verdict.GO, Verdict.PATCHED)
@@ -45,6 +45,7 @@ class Route:
     target: str
     destination: str  # the target as vzmigrate on the source reaches it
     access: NodeAccess
+    link: Transport  # one connection to the source for the gate and every move
     online: bool = False
     extra: tuple[str, ...] = ()
 
@@ -92,13 +93,23 @@ def migrate(ctids: tuple[str, ...], source: str, target: str, *,
     ctids = _wave_ctids(ctids)
     if source == target:
         raise UsageError(f"--source and --target are both {source}: nothing would move")
-    # vzmigrate on the source wants a host it can reach as root, not our ssh:// or user@
-    route = Route(source, target, destination or split_destination(
-        target.removeprefix("ssh://")).host, access, online, extra)
     journal = WaveJournal(state_dir, source, target)
     journal.check_writable()  # a move that happened must be journaled: fail before any
+    # vzmigrate on the source wants a host it can reach as root, not our ssh:// or user@
+    route = Route(source, target, destination or split_destination(
+        target.removeprefix("ssh://")).host, access, transport_for(source, access), online,
+        extra)
+    try:
+        return _wave(ctids, route, journal, policy, patching, settings, config, keep_going,
+                     state_dir, stop or threading.Event(), progress)
+    finally:
+        route.link.close()
+
+
+def _wave(ctids: tuple[str, ...], route: Route, journal: WaveJournal, policy: PolicyConfig,
+          patching: PatchPolicy, settings: VerifySettings, config: Config, keep_going: bool,
+          state_dir: Path, stop: threading.Event, progress) -> Report:
     wave = _Progress(ctids)
-    stop = stop or threading.Event()
     errors: tuple[str, ...] = ()
     gate_report: Report | None = None
     source_facts: NodeFacts | NodeFailure | None = None
@@ -124,8 +135,8 @@ def migrate(ctids: tuple[str, ...], source: str, target: str, *,
     if wave.interrupted:
         notes.insert(0, wave.interrupted)
     report = build_report("migrate", policy.policy.value, ordered,
-                          source=gate_report.source if gate_report else named_node(source),
-                          target=gate_report.target if gate_report else named_node(target),
+                          source=gate_report.source if gate_report else named_node(route.source),
+                          target=gate_report.target if gate_report else named_node(route.target),
                           errors=errors, notes=notes, complete=not errors)
     return replace(report, interrupted=wave.interrupted is not None)
 
@@ -169,7 +180,7 @@ def _run_gate(wave: _Progress, route: Route, todo: tuple[str, ...], policy: Poli
     report, source_facts, _ = api._gate(
         route.source, route.target, todo, access=route.access, policy=policy,
         patching=patching, state_dir=state_dir, baselines=True, go_ttl=DEFAULT_TTL,
-        go_dest=route.destination)
+        go_dest=route.destination, link=route.link)
     wave.gate = {c.ctid: c for c in report.containers}
     took = round(time.monotonic() - started, 3)
     for ctid in todo:
@@ -255,9 +266,9 @@ def _move_one(ctid: str, route: Route, journal: WaveJournal,
     progress(f"CT {ctid}: vzmigrate to {route.destination} ...")
     journal.record(ctid, "moving", f"vzmigrate to {route.destination}")
     try:
-        moved = over_connection(route.source, route.access, lambda t: move(
-            t, ctid, route.destination, online=route.online, extra=route.extra,
-            line=lambda text: progress(f"CT {ctid} vzmigrate: {text}")))
+        moved = move(route.link, ctid, route.destination, online=route.online,
+                     extra=route.extra,
+                     line=lambda text: progress(f"CT {ctid} vzmigrate: {text}"))
     except HavengateError as exc:  # the session broke: vzmigrate may go on, detached
         detail = (f"lost the session with {route.source} during vzmigrate ({exc}); it runs "
                   "detached and may still be moving the container: run the same command again")

@@ -54,15 +54,28 @@ section() {
     shift
     touch "$tmp"  # a long probe's directory stays fresh: the sweep takes only stale ones
     "$@" </dev/null >"$tmp/stdout" 2>"$tmp/stderr"
-    emit "$name" $?
+    emit "$name" $? "$tmp"
 }
 
+# emit NAME STATUS DIR: the section from DIR/stdout and DIR/stderr
 emit() {
     printf '\n@@%s begin %s\n' "$nonce" "$1"
-    cat "$tmp/stdout"
+    cat "$3/stdout"
     printf '\n@@%s stderr %s\n' "$nonce" "$1"
-    tail -c 4096 "$tmp/stderr"  # only for messages: the last line is the one shown
+    tail -c 4096 "$3/stderr"  # only for messages: the last line is the one shown
     printf '\n@@%s end %s %s\n' "$nonce" "$1" "$2"
+}
+
+# A container's sections go to its own directory's "out", printed in vzlist order once
+# every container is done: containers are probed CT_JOBS at a time (a node of 50 takes
+# about the time of its slowest few, not of all of them one after another).
+CT_JOBS=8
+ct_section() {
+    name=$1
+    shift
+    touch "$tmp"
+    "$@" </dev/null >"$ctdir/stdout" 2>"$ctdir/stderr"
+    emit "$name" $? "$ctdir" >>"$ctdir/out"
 }
 
 # CPUs online on the node; getconf first: nproc obeys this session's affinity.
@@ -112,7 +125,7 @@ scan_private() {
         *) echo "VE_PRIVATE of CT $1 is '$private', not an absolute path" >&2; return 2 ;;
     esac
     echo "private $private"
-    limited sh -c "$scan" havengate-scan "$private" "$tmp/initfiles"
+    limited sh -c "$scan" havengate-scan "$private" "$ctdir/initfiles"
 }
 
 # Run inside a container by `vzctl exec2` (bash -c). What a container prints is untrusted:
@@ -178,24 +191,47 @@ global_conf() {
 }
 section vzconf global_conf
 
+probe_container() {
+    ctid=$1
+    status=$2
+    ct_section "conf.$ctid" cat "/etc/vz/conf/$ctid.conf"  # all of it: vzctl reads all of it
+    case $mode in
+        full) ct_section "files.$ctid" scan_private "$ctid" ;;
+        verify) ;;
+        *) return 0 ;;
+    esac
+    if [ "$status" = running ]; then
+        [ "$mode" = verify ] && diag=1 || diag=""
+        ct_section "inside.$ctid" limited vzctl exec2 "$ctid" "diag=$diag
+$inner"
+    fi
+}
+
+# A semaphore of CT_JOBS tokens in a FIFO: a container starts when it takes one, and
+# gives it back when it is done.
+mkfifo "$tmp/slots" && exec 3<>"$tmp/slots" ||
+    { echo "havengate probe: cannot create a FIFO in $tmp" >&2; exit 70; }
+slot=0
+while [ "$slot" -lt "$CT_JOBS" ]; do echo >&3; slot=$((slot + 1)); done
 wanted="$ctids "
+probed=""
 while read -r ctid status hostname; do
     case $ctid in '' | *[!0-9]*) continue ;; esac
     if [ -n "$ctids" ]; then
         case $wanted in *" $ctid "*) ;; *) continue ;; esac
     fi
-    section "conf.$ctid" cat "/etc/vz/conf/$ctid.conf"  # all of it: vzctl reads all of it
-    case $mode in
-        full) section "files.$ctid" scan_private "$ctid" ;;
-        verify) ;;
-        *) continue ;;
-    esac
-    if [ "$status" = running ]; then
-        [ "$mode" = verify ] && diag=1 || diag=""
-        section "inside.$ctid" limited vzctl exec2 "$ctid" "diag=$diag
-$inner"
-    fi
+    case " $probed " in *" $ctid "*) continue ;; esac
+    mkdir "$tmp/ct.$ctid" || continue
+    : >"$tmp/ct.$ctid/out"
+    probed="$probed $ctid"
+    read -r _ <&3
+    (ctdir="$tmp/ct.$ctid"; probe_container "$ctid" "$status"; echo >&3) </dev/null &
 done <"$tmp/vzlist"
+wait
+exec 3>&-
+for ctid in $probed; do
+    cat "$tmp/ct.$ctid/out"
+done
 
 # verify: can the node reach each container's address and port (what clients will do)?
 connect() {
