@@ -267,3 +267,14 @@ def test_a_destination_the_source_cannot_reach_fails_with_vzmigrate_s_reason(lab
     for ctid in ("571", "572"):  # nothing half-moved: both still home and running
         assert lab.nodes["master"].container(ctid).running
         assert not lab.nodes["slave"].has_conf(ctid)
+
+
+def test_a_ctid_already_on_the_target_is_no_go_and_never_moved(lab, tmp_path):
+    java_ct(lab, "581", 2)
+    lab.nodes["slave"].add_container("581", conf=default_conf("581", cpus=2), running=False)
+    before = moved(lab)
+    code, report, stderr = migrate(lab, tmp_path, "581")
+    (ct,) = report["containers"]
+    assert (code, ct["verdict"]) == (1, "no-go"), stderr[-2000:]
+    assert any(f["rule"] == "HG009" for f in ct["findings"])
+    assert moved(lab) == before and lab.nodes["master"].container("581").running

@@ -218,3 +218,64 @@ def test_an_empty_limit_match_is_refused(tmp_path):
     result = subprocess.run([HAVENGATE, "scan", "-i", str(path), "--limit", "zzz*"],
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and "--limit zzz* matches no host" in result.stderr
+
+
+def test_shards_merge_into_one_fleet_report_and_overlaps_are_refused(fleet, tmp_path):
+    parts = []
+    for limit in ("m1:junk", "m3:dead"):
+        path = tmp_path / f"{limit.replace(':', '-')}.json"
+        code, _, err = scan(fleet, "--limit", limit, "-o", str(path), state=tmp_path)
+        assert code == 1 and path.is_file(), err[-2000:]
+        parts.append(str(path))
+    merged = subprocess.run([HAVENGATE, "report", "merge", *parts, "--format", "json"],
+                            capture_output=True, text=True, timeout=60)
+    assert merged.returncode == 1, merged.stderr
+    report = json.loads(merged.stdout)
+    validate(report, "report")
+    assert set(verdicts(report)) == {"m1->s1", "junk->s1", "m3->planned target of m3",
+                                     "dead->s1"}
+    assert (report["fleet"]["pairs"], report["fleet"]["nodes_unreachable"]) == (4, 1)
+    assert report["fleet"]["totals"] == {"no-go": 2, "go": 3}
+    assert report["notes"][-1].startswith("merged from 2 scan reports")
+    prometheus = subprocess.run([HAVENGATE, "report", "merge", *parts, "--format",
+                                 "prometheus"], capture_output=True, text=True, timeout=60)
+    assert 'havengate_container_verdict{node="m3",peer="planned target of m3",ctid="301",' \
+           'verdict="no-go"} 1' in prometheus.stdout
+    overlap = subprocess.run([HAVENGATE, "report", "merge", parts[0], parts[0]],
+                             capture_output=True, text=True, timeout=60)
+    assert overlap.returncode == 2 and "the shards overlap" in overlap.stderr
+    not_a_scan = tmp_path / "check.json"
+    not_a_scan.write_text(subprocess.run(
+        [HAVENGATE, "check", "--source-facts", str(Path(__file__).parent.parent / "examples" /
+                                                    "master-2.6.24.facts.json"),
+         "--target-facts", str(Path(__file__).parent.parent / "examples" /
+                                "slave-2.6.32.facts.json"), "--format", "json"],
+        capture_output=True, text=True, timeout=60).stdout)
+    refused = subprocess.run([HAVENGATE, "report", "merge", parts[0], str(not_a_scan)],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "only scan reports merge" in refused.stderr
+
+
+def test_the_ansible_playbook_scans_per_batch_and_merges(fleet, tmp_path):
+    """examples/ansible with ansible-core: serial batches of masters, one scan each, merged;
+    the fleet report says what one scan of all the masters says."""
+    import os
+
+    _, ini, ssh_config, _ = fleet
+    playbook = Path(__file__).parent.parent / "examples" / "ansible" / "havengate-scan.yml"
+    extra = {"havengate_serial": 2, "havengate_out": str(tmp_path / "out"),
+             "havengate_args": ["--ssh-config", str(ssh_config), "--state-dir",
+                                str(tmp_path / "state"), "--timeout", "60",
+                                "--connect-timeout", "5"]}
+    env = {**os.environ, "ANSIBLE_LOCALHOST_WARNING": "False", "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_HOME": str(tmp_path / "ansible"), "ANSIBLE_RETRY_FILES_ENABLED": "False"}
+    played = subprocess.run(["ansible-playbook", "-i", str(ini), str(playbook), "-e",
+                             json.dumps(extra)], capture_output=True, text=True, timeout=600,
+                            env=env, stdin=subprocess.DEVNULL)
+    assert played.returncode == 0, played.stdout[-3000:] + played.stderr[-2000:]
+    shards = sorted(p.name for p in (tmp_path / "out" / "shards").iterdir())
+    assert shards == ["junk.json", "m1.json", "m3.json"]  # 5 masters, 2 per batch
+    merged = json.loads((tmp_path / "out" / "fleet.json").read_text())
+    validate(merged, "report")
+    code, out, _ = scan(fleet, "--limit", "masters")
+    assert code == 1 and verdicts(merged) == verdicts(json.loads(out))

@@ -247,3 +247,40 @@ def _plan_entry(container: ContainerResult, pair: Pair) -> PlanEntry:
     unknown = [f for f in container.findings if f.severity == Severity.UNKNOWN]
     return PlanEntry(ctid, "unknown", "; ".join(f"{f.rule} {f.message}" for f in unknown)
                      or "could not be assessed")
+
+
+def merge(reports: list[tuple[str, Report]]) -> Report:
+    """One fleet report from the scans of shards (``--limit``): pairs side by side, totals,
+    verdict and exit code computed again. Shards that overlap are refused: a pair counted
+    twice would hide which of two runs is right."""
+    if not reports:
+        raise UsageError("name the scan reports to merge")
+    seen: dict[str, str] = {}
+    policies = {report.policy for _, report in reports}
+    for name, report in reports:
+        if report.command != "scan":
+            raise UsageError(f"{name}: a {report.command} report; only scan reports merge")
+        for pair in report.pairs:
+            if pair.source.host in seen:
+                raise UsageError(f"{pair.source.host} is in both {seen[pair.source.host]} and "
+                                 f"{name}: the shards overlap (check their --limit)")
+            seen[pair.source.host] = name
+    if len(policies) > 1:
+        raise UsageError(f"the reports were made with different policies "
+                         f"({', '.join(sorted(policies))}): their verdicts do not add up")
+    pairs = tuple(pair for _, report in reports for pair in report.pairs)
+    unreachable = tuple(dict.fromkeys(u for _, report in reports if report.fleet
+                                      for u in report.fleet.unreachable))
+    nodes = {p.source.host for p in pairs} | {p.target.host for p in pairs if not p.planned}
+    everything = [c for pair in pairs for c in pair.containers]
+    errors = list(dict.fromkeys(e for _, report in reports for e in report.errors))
+    notes = [*dict.fromkeys(n for _, report in reports for n in report.notes),
+             f"merged from {len(reports)} scan reports: {', '.join(n for n, _ in reports)}"]
+    fleet = FleetSummary(
+        nodes=len(nodes), nodes_unreachable=len(unreachable), unreachable=unreachable,
+        pairs=len(pairs), containers=len(everything),
+        totals=dict(Counter(c.verdict.value for c in everything)),
+        plan=dict(Counter(e.action for pair in pairs for e in pair.plan)))
+    report = build_report("scan", policies.pop(), everything, source=None, target=None,
+                          errors=errors, notes=notes, complete=not errors)
+    return replace(report, containers=(), pairs=pairs, fleet=fleet)

@@ -39,7 +39,7 @@ exit codes: 0 go | 1 no-go | 2 usage/config error | 3 could not assess
 
 
 COMMANDS = ("check", "facts", "patch", "revert", "journal", "verify", "migrate", "scan",
-            "rules", "explain", "hooks")
+            "report", "rules", "explain", "hooks")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from havengate.cli.options import (
     loaded_config,
     log,
     node_command,
+    output_group,
     patching,
     positive_int,
     render,
@@ -62,6 +63,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--yes", "-y", action="store_true",
                         help="with --apply: do not ask")
     parser.set_defaults(handler=command_scan)
+
+    report = commands.add_parser(
+        "report", help="work on saved reports: merge the scans of shards into one",
+        description="Saved JSON reports (--format json -o FILE).")
+    actions = report.add_subparsers(dest="action", metavar="ACTION", required=True)
+    merge = actions.add_parser(
+        "merge", parents=[output_group()], formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="one fleet report from the scans of several shards",
+        description="One fleet report from scans of disjoint parts of the inventory (run "
+                    "with --limit, say one per Ansible group): pairs side by side, totals, "
+                    "verdict and exit code computed again. Overlapping shards are refused.",
+        epilog="example:\n  havengate scan -i hosts.ini --limit dc1 --format json -o dc1.json\n"
+               "  havengate scan -i hosts.ini --limit dc2 --format json -o dc2.json\n"
+               "  havengate report merge dc1.json dc2.json --format prometheus -o fleet.prom")
+    merge.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    merge.set_defaults(handler=command_merge)
 
 
 def command_scan(args: argparse.Namespace) -> int:
@@ -135,3 +152,10 @@ def _confirm(commands: list[str]) -> bool:
         log.warning("nothing patched (answer: %r)", answer)
         return False
     return True
+
+
+def command_merge(args: argparse.Namespace) -> int:
+    from havengate.api.scan import merge
+    from havengate.report.json_format import read_report
+
+    return render(merge([(str(path), read_report(path)) for path in args.reports]), args)
