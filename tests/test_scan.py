@@ -171,6 +171,17 @@ def test_prometheus_and_junit_outputs_parse(fleet, junit_schema):  # noqa: F811
 
 def test_apply_patches_exactly_the_plan_and_a_second_run_nothing(fleet, tmp_path):
     lab, *_ = fleet
+    before = {(node, ctid): lab.nodes[node].read_conf_bytes(ctid)
+              for node, ctid in (("m1", "101"), ("m3", "301"))}
+    try:
+        _apply_twice(fleet, tmp_path)
+    finally:  # the other tests of the module expect the fleet as it was
+        for (node, ctid), data in before.items():
+            lab.nodes[node].write_conf(ctid, data)
+
+
+def _apply_twice(fleet, tmp_path):
+    lab, *_ = fleet
     code, out, err = scan(fleet, "--limit", "m1:m3", "--apply", "--policy", "patch", "--yes",
                           state=tmp_path)
     report = json.loads(out)
@@ -279,3 +290,44 @@ def test_the_ansible_playbook_scans_per_batch_and_merges(fleet, tmp_path):
     validate(merged, "report")
     code, out, _ = scan(fleet, "--limit", "masters")
     assert code == 1 and verdicts(merged) == verdicts(json.loads(out))
+
+
+def test_nothing_no_go_but_something_unread_is_exit_3(fleet):
+    code, out, err = scan(fleet, "--limit", "m2:junk:dead")
+    report = json.loads(out)
+    assert code == 3, err[-2000:]
+    assert {p["verdict"] for p in report["pairs"]} == {"unknown"}
+    assert report["fleet"]["nodes_unreachable"] == 2  # dead, and rekeyed (m2's peer)
+
+
+def test_progress_is_a_live_line_on_a_terminal_and_never_on_stdout(fleet):
+    """stderr a terminal: one line rewritten (\\r), nodes done and failures so far; stdout
+    a pipe: the report alone. Without a terminal: a line per node."""
+    import os
+    import pty
+
+    _, ini, ssh_config, base = fleet
+    argv = [HAVENGATE, "scan", "-i", str(ini), "--ssh-config", str(ssh_config), "--state-dir",
+            str(base / "state"), "--limit", "m1:dead", "--format", "json",
+            "--connect-timeout", "5"]
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=follower,
+                               stdin=subprocess.DEVNULL)
+    os.close(follower)
+    said = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal's other side closed: havengate ended
+            break
+        if not chunk:
+            break
+        said += chunk
+    out, _ = process.communicate(timeout=120)
+    os.close(leader)
+    assert process.returncode == 1
+    validate(json.loads(out), "report")  # stdout: the report, nothing else
+    text = said.decode(errors="replace")
+    assert "\rscanning: 3 node(s) done, 1 not read so far" in text, text
+    _, _, err = scan(fleet, "--limit", "m1:dead")
+    assert "NOT READ: dead:" in err and "m1: read (3 container(s))" in err

@@ -512,6 +512,17 @@ class Node:
             self.start_container(ctid)
         return container
 
+    def add_stopped_containers(self, ctids: Iterable[str]) -> None:
+        """Many stopped containers at once (default_conf, an empty root filesystem): what
+        the benchmarks need of a fleet, in one call instead of two per container."""
+        items = []
+        for ctid in map(str, ctids):
+            if not ctid.isdigit() or int(ctid) <= 0:
+                raise ValueError(f"CTID must be a positive number, not {ctid!r}")
+            self._write_private(ctid, {})
+            items.append({"ctid": ctid, "conf": fakevz.default_conf(ctid)})
+        self._lab_op("add-many", input=json.dumps(items).encode())
+
     def _write_private(self, ctid: str, files: dict[str, str | bytes]) -> None:
         root = self.private_dir(ctid)
         root.mkdir(parents=True, exist_ok=True)

@@ -1749,6 +1749,17 @@ def tool_lab(node: FakeNode, args: list[str]) -> int:
     op, rest = args[0], args[1:]
     if op == "cleanup":
         return lab_cleanup(node)
+    if op == "add-many":  # a fleet for the benchmarks: many stopped containers in one call
+        for item in json.loads(sys.stdin.read() or "[]"):
+            ctid = str(item["ctid"])
+            if not ctid.isdigit():
+                node.error(f"fakevz-lab add-many: bad CTID {ctid!r}")
+                return 2
+            node.write_conf_atomic(ctid, item["conf"].encode())
+            status = lab_register(node, ctid, item.get("meta", {}))
+            if status:
+                return status
+        return 0
     ctid = rest[0] if rest else ""
     if not ctid.isdigit():
         node.error(f"fakevz-lab {op}: bad CTID {ctid!r}")
