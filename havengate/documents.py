@@ -111,9 +111,10 @@ def read_yaml_or_json(path: Path, name: str) -> Any:
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
         raise DocumentError(f"{source}: not YAML or JSON havengate reads ({exc})") from None
     lines: dict[tuple, int] = {}
-    _index_lines(tree, (), lines, source)
+    _index_lines(tree, (), lines, source, set())
     if document is None:
         document = {}  # an empty file (or only comments): no settings
+    document = _string_keys(document, (), lines, source)
     try:
         validate(document, name, source)
     except DocumentError as exc:
@@ -125,12 +126,18 @@ def read_yaml_or_json(path: Path, name: str) -> Any:
     return document
 
 
-def _index_lines(node: Any, path: tuple, lines: dict[tuple, int], source: str) -> None:
-    """JSON path (as a tuple) -> line number, from YAML's node tree; refuses duplicates."""
+def _index_lines(node: Any, path: tuple, lines: dict[tuple, int], source: str,
+                 seen_nodes: set[int]) -> None:
+    """JSON path (as a tuple) -> line number, from YAML's node tree; refuses duplicates,
+    and aliases (an anchor used again can make a document that contains itself)."""
     import yaml
 
     if node is None:
         return
+    if id(node) in seen_nodes:
+        raise DocumentError(f"{source}:{node.start_mark.line + 1}: YAML anchors and aliases "
+                            "are not read here: write the value out")
+    seen_nodes.add(id(node))
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
@@ -141,10 +148,33 @@ def _index_lines(node: Any, path: tuple, lines: dict[tuple, int], source: str) -
                                     f"keep the last one)")
             seen.add(key.value)
             lines[(*path, key.value)] = key.start_mark.line + 1
-            _index_lines(value, (*path, key.value), lines, source)
+            _index_lines(value, (*path, key.value), lines, source, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _index_lines(item, (*path, index), lines, source)
+            _index_lines(item, (*path, index), lines, source, seen_nodes)
+
+
+def _string_keys(value: Any, path: tuple, lines: dict[tuple, int], source: str) -> Any:
+    """YAML reads ``101:`` as the number 101; a CTID (any key) is a string in a document.
+    A number becomes its digits; a key YAML made a boolean, a date or null is refused."""
+    if isinstance(value, list):
+        return [_string_keys(item, (*path, index), lines, source)
+                for index, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    result = {}
+    for key, item in value.items():
+        if isinstance(key, int) and not isinstance(key, bool):
+            name = str(key)
+        elif isinstance(key, str):
+            name = key
+        else:
+            line = lines.get(path, "?")
+            raise DocumentError(f"{source}:{line}: key {key!r} under "
+                                f"${''.join(f'.{p}' for p in path)} is read as a "
+                                f"{type(key).__name__}: quote it")
+        result[name] = _string_keys(item, (*path, name), lines, source)
+    return result
 
 
 def parse_json(data: bytes, name: str, source: str) -> Any:

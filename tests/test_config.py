@@ -189,3 +189,38 @@ def test_ssh_reaches_a_node_by_its_config_entry(tmp_path):
              "--ssh-config", str(ssh_config)], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["node"]["kernel"]["release"] == "2.6.24-12-pve"
+
+
+def test_yaml_numbers_as_ctid_keys_are_the_ctids(tmp_path):
+    """`101:` unquoted is YAML's integer 101: it still names CT 101 (it used to be ignored)."""
+    config = load_config(write(tmp_path, "patch:\n  containers:\n    101: {strategy: both}\n"
+                                         "verify:\n  containers:\n    101:\n      tcp: [8080]\n"))
+    assert config.patch_settings("101", {}).strategy.value == "both"
+    assert config.verify["containers"]["101"]["tcp"] == [8080]
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("patch:\n  containers:\n    yes: {cpus: 2}\n", r"config\.yaml:2: key True .* quote it"),
+    ("defaults: &d\n  policy: block\npatch: *d\n", r"config\.yaml:\d: YAML anchors and aliases"),
+    ("a: &a [*a]\n", r"config\.yaml:1: YAML anchors and aliases"),
+])
+def test_yaml_s_surprises_are_refused_with_their_line(tmp_path, text, where):
+    with pytest.raises(DocumentError, match=where):
+        load_config(write(tmp_path, text))
+
+
+def test_a_flag_given_wins_over_a_default_the_command_could_not_take(tmp_path, capsys):
+    """`policy: warn` suits check; migrate refuses it only when no --policy is given."""
+    path = write(tmp_path, "defaults:\n  policy: warn\n")
+    code, _, err = run(capsys, "migrate", "101", "--source", "a", "--target", "a",
+                       "--config", str(path), "--policy", "block", "--state-dir",
+                       str(tmp_path))
+    assert code == 2 and "nothing would move" in err  # past the config: the flag decided
+
+
+def test_config_node_entries_complete_the_inventory_field_by_field():
+    from havengate.api.scan import _merged
+
+    inventory = {"m1": NodeEntry("10.0.0.1", "root", 2222)}
+    merged = _merged(inventory, {"m1": NodeEntry(user="admin"), "m2": NodeEntry(port=22)})
+    assert merged == {"m1": NodeEntry("10.0.0.1", "admin", 2222), "m2": NodeEntry(port=22)}

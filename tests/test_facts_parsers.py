@@ -126,6 +126,7 @@ def test_vzlist_rows_both_versions():
         ("       101 running x /vz/private/101\n", "", 0),
         ("", "Unknown field: private\n", 1),
         ("\x00\xff garbage\n", "", 0),
+        ("       101 running a\n       101 stopped b\n", "", 0),  # one CT, two rows
     ],
 )
 def test_vzlist_of_unexpected_shape_is_an_error(stdout, stderr, status):

@@ -85,3 +85,38 @@ def test_probe_script_runs_under_sh_without_openvz():
     assert facts.vzctl_version is None
     assert isinstance(facts.containers, Unknown)
     assert isinstance(facts.cpus, int) and facts.cpus >= 1
+
+
+@pytest.mark.parametrize("shell", ["dash", "busybox"])
+def test_a_container_whose_probe_died_is_unknown_never_left_out(tmp_path, shell):
+    """The worker probing CT 102 is killed (as an OOM kill or a full /tmp would end it):
+    CT 102 is listed with an unknown conf, and 20 others (more than a batch) are whole."""
+    import shutil
+
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} not installed (.ci/run installs it)")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    ctids = [str(100 + n) for n in range(21)]
+    rows = "".join(f"{c} stopped ct{c}\n" for c in ctids)
+    scripts = {
+        "vzlist": f"#!/bin/sh\nprintf '{rows}'\n",
+        "vzctl": "#!/bin/sh\necho 'vzctl version 3.0.24'\n",
+        # reading 102's conf kills the worker that asked (its subshell)
+        "cat": '#!/bin/sh\nfor a; do case $a in */102.conf) kill -9 $PPID; exit 1;; '
+               '*/1[0-9][0-9].conf) echo "CPUS=\\"2\\""; exit 0;; esac; done\n'
+               'exec /bin/cat "$@"\n',
+    }
+    for name, text in scripts.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    (bin_dir / "sh").symlink_to(shutil.which("dash") if shell == "dash"
+                                else shutil.which("busybox"))
+    result = subprocess.run([str(bin_dir / "sh"), "-c", probe_command(NONCE, Mode.NODE)],
+                            capture_output=True, text=True, timeout=60,
+                            env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    facts = parse_probe_output(result.stdout, NONCE, "local", "t")
+    assert [c.ctid for c in facts.containers] == ctids
+    confs = {c.ctid: c.conf for c in facts.containers}
+    assert isinstance(confs["102"], Unknown) and "left no output" in confs["102"].reason
+    assert all(confs[c].values["CPUS"] == "2" for c in ctids if c != "102")

@@ -115,7 +115,9 @@ def _wave(ctids: tuple[str, ...], route: Route, journal: WaveJournal, policy: Po
     source_facts: NodeFacts | NodeFailure | None = None
     try:
         todo = _reverify_earlier(wave, route, journal, settings, patching, config, state_dir,
-                                 keep_going, progress)
+                                 keep_going, stop, progress)
+        if stop.is_set() and not wave.stopped:
+            wave.stopped = "not attempted: the wave was asked to stop (Ctrl-C)"
         if todo and not wave.stopped:
             wave.current = (None, "gate")
             gate_report, source_facts = _run_gate(wave, route, todo, policy, patching,
@@ -153,11 +155,14 @@ def _wave_ctids(ctids: tuple[str, ...]) -> tuple[str, ...]:
 
 def _reverify_earlier(wave: _Progress, route: Route, journal: WaveJournal,
                       settings: VerifySettings, patching: PatchPolicy, config: Config,
-                      state_dir: Path, keep_going: bool, progress) -> tuple[str, ...]:
+                      state_dir: Path, keep_going: bool, stop: threading.Event,
+                      progress) -> tuple[str, ...]:
     """Containers an earlier run moved are verified again; what is left to do is returned
     (a container moved back to the source by an HA failback goes through the gate again)."""
     earlier = journal.moved()
     for ctid in [c for c in wave.ctids if c in earlier]:
+        if stop.is_set():
+            break  # the rest are skipped: asked to stop
         wave.current = (ctid, "verify")
         verdict, step = _verify_moved(ctid, None, route, settings, patching, config,
                                       state_dir, None, progress, earlier_run=earlier[ctid])

@@ -34,16 +34,20 @@ Job = tuple[str, Callable[[], NodeFacts]]  # (host as the operator named it, col
 
 
 def gather(jobs: dict[str, Job], *, forks: int | None = None,
-           finished: Callable[[str, NodeResult], None] | None = None) -> dict[str, NodeResult]:
+           finished: Callable[[str, NodeResult], None] | None = None,
+           strict: bool = True) -> dict[str, NodeResult]:
     """Run each node's collection concurrently, at most ``forks`` at a time (None: all at
     once); a HavengateError becomes a NodeFailure. ``finished`` hears of each node as it
-    ends (progress), from the worker's thread."""
+    ends (progress), from the worker's thread. ``strict``: a usage error (a host the ssh
+    config cannot serve) stops everything; else (a fleet scan) only that node fails."""
 
     def attempt(name: str, job: Callable[[], NodeFacts]) -> NodeResult:
         try:
             return job()
-        except UsageError:
-            raise
+        except UsageError as exc:
+            if strict:
+                raise
+            return NodeFailure(host=name, reason=str(exc))
         except HavengateError as exc:
             return NodeFailure(host=name, reason=str(exc))
         except Exception as exc:  # a bug while reading one node must not hide the other
@@ -95,17 +99,18 @@ def collector(host: str, mode: str, ctids: tuple[str, ...], access: NodeAccess, 
               transport: Transport | None = None) -> Job:
     """A probe of ``host`` to hand to gather(). With ``transport`` given, the caller keeps
     the connection for more work on the node and closes it; else the probe closes its own."""
-    own = transport is None
-    transport = transport or transport_for(host, access)
+    given = transport
 
     def collect() -> NodeFacts:
+        # made here, in the worker: a node whose ssh config cannot be used fails alone
+        link = given or transport_for(host, access)
         log.info("probing %s ...", host)
         try:
-            return collect_node(transport, mode, ctids, timeout=access.probe_timeout,
+            return collect_node(link, mode, ctids, timeout=access.probe_timeout,
                                 step_timeout=access.command_timeout)
         finally:
-            if own:
-                transport.close()
+            if given is None:
+                link.close()
 
     return host, collect
 

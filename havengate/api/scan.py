@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -156,6 +156,18 @@ def node_entries(inventory: Inventory) -> dict[str, NodeEntry]:
             for host in inventory.hosts}
 
 
+def _merged(inventory: dict[str, NodeEntry],
+            config: Mapping[str, NodeEntry]) -> dict[str, NodeEntry]:
+    """The config file's node entries over the inventory's, field by field (an entry that
+    sets only vzmigrate-dest keeps the inventory's address, user and port)."""
+    merged = dict(inventory)
+    for name, entry in config.items():
+        base = merged.get(name, NodeEntry())
+        merged[name] = NodeEntry(address=entry.address or base.address,
+                                 user=entry.user or base.user, port=entry.port or base.port)
+    return merged
+
+
 def scan(inventory: Inventory, *, limit: str | None = None, forks: int = DEFAULT_FORKS,
          access: NodeAccess = NodeAccess(), policy: PolicyConfig = PolicyConfig(),
          patching: PatchPolicy = PatchPolicy(), apply: bool = False,
@@ -171,13 +183,13 @@ def scan(inventory: Inventory, *, limit: str | None = None, forks: int = DEFAULT
     if apply and policy.policy != Policy.PATCH:
         raise UsageError("--apply writes the plan's fixes: it needs --policy patch")
     pairs = fleet_pairs(inventory, limit)
-    access = replace(access, nodes={**node_entries(inventory), **access.nodes})
+    access = replace(access, nodes=_merged(node_entries(inventory), access.nodes))
     sources = {p.source for p in pairs}
     names = list(dict.fromkeys([*(p.source for p in pairs), *(p.peer for p in pairs if p.peer)]))
     jobs = {name: collector(name, Mode.FULL if name in sources else Mode.NODE, (), access)
             for name in names}
     log.info("scanning %d node(s), %d at a time ...", len(names), min(forks, len(names)))
-    facts = gather(jobs, forks=forks, finished=finished)
+    facts = gather(jobs, forks=forks, finished=finished, strict=False)
     results = [_judge(pair, facts, policy, patching, access, None) for pair in pairs]
     planned = [e.command for r in results for e in r.plan if e.action == "patch-first"]
     if apply and planned and confirm(planned):
@@ -269,8 +281,11 @@ def merge(reports: list[tuple[str, Report]]) -> Report:
         raise UsageError(f"the reports were made with different policies "
                          f"({', '.join(sorted(policies))}): their verdicts do not add up")
     pairs = tuple(pair for _, report in reports for pair in report.pairs)
-    unreachable = tuple(dict.fromkeys(u for _, report in reports if report.fleet
-                                      for u in report.fleet.unreachable))
+    by_node: dict[str, str] = {}  # one line per node, whichever shard said it first
+    for _, report in reports:
+        for line in (report.fleet.unreachable if report.fleet else ()):
+            by_node.setdefault(line.split(":", 1)[0], line)
+    unreachable = tuple(by_node.values())
     nodes = {p.source.host for p in pairs} | {p.target.host for p in pairs if not p.planned}
     everything = [c for pair in pairs for c in pair.containers]
     errors = list(dict.fromkeys(e for _, report in reports for e in report.errors))
@@ -283,4 +298,5 @@ def merge(reports: list[tuple[str, Report]]) -> Report:
         plan=dict(Counter(e.action for pair in pairs for e in pair.plan)))
     report = build_report("scan", policies.pop(), everything, source=None, target=None,
                           errors=errors, notes=notes, complete=not errors)
-    return replace(report, containers=(), pairs=pairs, fleet=fleet)
+    oldest = min(report.generated_at for _, report in reports)  # the fleet is as old as this
+    return replace(report, containers=(), pairs=pairs, fleet=fleet, generated_at=oldest)

@@ -30,7 +30,7 @@ never moved; the wave stops at the first container that fails to move or to veri
 (--keep-going goes on). Run the same command again: what moved and verified is skipped.
 Ctrl-C stops the wave after the current container (a vzmigrate running on the node is
 never cut); a second Ctrl-C stops at once, and the report names the container mid-move.
-Either way the exit code is 130.
+Exit 130 then, unless every container was moved and verified all the same.
 
 examples:
   havengate migrate 101 102 104 --source master --target slave --policy patch
@@ -104,6 +104,7 @@ def _two_stage_interrupt(stop: threading.Event) -> Iterator[None]:
 
     def on_interrupt(signum: int, frame: object) -> None:
         if stop.is_set():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third must not lose the report
             raise KeyboardInterrupt
         stop.set()
         log.warning("Ctrl-C: the wave stops after the current container (a running vzmigrate "

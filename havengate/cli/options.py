@@ -148,17 +148,17 @@ def apply_config(parser: argparse.ArgumentParser, words: list[str],
         dest = key.replace("-", "_")
         if key in _TIMEOUTS:
             dest = "timeout" if (_TIMEOUTS[key] == "probe") == probe else ""
-        action = actions.get(dest)
-        if action is None:
-            continue  # a default for options this command does not have
-        if action.choices is not None and value not in action.choices:
-            raise UsageError(f"{config.source}: defaults.{key}: {value!r} is not one of "
-                             f"{', '.join(map(str, action.choices))} for havengate "
-                             f"{args.command}")
-        defaults[dest] = value
+        if dest in actions:  # else a default for options this command does not have
+            defaults[dest] = (key, value)
     if defaults:
-        command.set_defaults(**defaults)
+        command.set_defaults(**{dest: value for dest, (_, value) in defaults.items()})
         args = parser.parse_args(words)
+    for dest, (key, value) in defaults.items():  # argparse never checks a default
+        choices = actions[dest].choices
+        if choices is not None and getattr(args, dest) == value and value not in choices:
+            raise UsageError(f"{config.source}: defaults.{key}: {value!r} is not one of "
+                             f"{', '.join(map(str, choices))} for havengate {args.command} "
+                             f"(give --{key} on the command line, or change the file)")
     args.loaded_config = config
     return args
 
@@ -200,14 +200,17 @@ def cpu_count(text: str) -> int:
 def access(args: argparse.Namespace) -> NodeAccess:
     """How nodes are reached, from the SSH option group (and the probe limits if offered)."""
     probe = "command_timeout" in args  # verify's --timeout is its deadline, not the probe's
+    config = loaded_config(args)  # a command without the probe's flags takes the file's
     return NodeAccess(
         ssh_config=args.ssh_config,
         known_hosts=args.known_hosts,
         accept_new_host_keys=args.accept_new_host_keys,
         connect_timeout=args.connect_timeout,
-        probe_timeout=args.timeout if probe else PROBE_TIMEOUT,
-        command_timeout=args.command_timeout if probe else DEFAULT_STEP_TIMEOUT,
-        nodes=loaded_config(args).node_entries(),
+        probe_timeout=args.timeout if probe else config.defaults.get("probe-timeout",
+                                                                     PROBE_TIMEOUT),
+        command_timeout=args.command_timeout if probe else config.defaults.get(
+            "command-timeout", DEFAULT_STEP_TIMEOUT),
+        nodes=config.node_entries(),
     )
 
 

@@ -25,11 +25,12 @@ find /tmp -maxdepth 1 -type d -name 'havengate-probe.*' -user "$(id -u)" -mmin +
     -exec rm -rf {} + 2>/dev/null
 tmp=$(mktemp -d /tmp/havengate-probe.XXXXXXXX 2>/dev/null) ||
     { echo "havengate probe: cannot create a temporary directory" >&2; exit 70; }
+workers=""  # the batch of container probes running now: stopped with us
 trap 'rm -rf "$tmp"' EXIT
-trap 'rm -rf "$tmp"; trap - EXIT; exit 129' HUP
-trap 'rm -rf "$tmp"; trap - EXIT; exit 130' INT
-trap 'rm -rf "$tmp"; trap - EXIT; exit 141' PIPE
-trap 'rm -rf "$tmp"; trap - EXIT; exit 143' TERM
+trap 'kill $workers 2>/dev/null; rm -rf "$tmp"; trap - EXIT; exit 129' HUP
+trap 'kill $workers 2>/dev/null; rm -rf "$tmp"; trap - EXIT; exit 130' INT
+trap 'kill $workers 2>/dev/null; rm -rf "$tmp"; trap - EXIT; exit 141' PIPE
+trap 'kill $workers 2>/dev/null; rm -rf "$tmp"; trap - EXIT; exit 143' TERM
 
 # Bound a step: timeout(1) where coreutils has it (>= 7.0), else a watchdog (lenny).
 if command -v timeout >/dev/null 2>&1; then
@@ -67,13 +68,14 @@ emit() {
 }
 
 # A container's sections go to its own directory's "out", printed in vzlist order once
-# every container is done: containers are probed CT_JOBS at a time (a node of 50 takes
-# about the time of its slowest few, not of all of them one after another).
+# every container is done: containers are probed in batches of CT_JOBS at once (a node of
+# 50 takes about the time of its slowest few, not of all of them one after another).
 CT_JOBS=8
 ct_section() {
     name=$1
     shift
-    touch "$tmp"
+    [ -d "$ctdir" ] || exit 0  # the probe ended (killed, timed out): nothing to add
+    touch -c "$tmp"
     "$@" </dev/null >"$ctdir/stdout" 2>"$ctdir/stderr"
     emit "$name" $? "$ctdir" >>"$ctdir/out"
 }
@@ -207,30 +209,40 @@ $inner"
     fi
 }
 
-# A semaphore of CT_JOBS tokens in a FIFO: a container starts when it takes one, and
-# gives it back when it is done.
-mkfifo "$tmp/slots" && exec 3<>"$tmp/slots" ||
-    { echo "havengate probe: cannot create a FIFO in $tmp" >&2; exit 70; }
-slot=0
-while [ "$slot" -lt "$CT_JOBS" ]; do echo >&3; slot=$((slot + 1)); done
+# Batches of CT_JOBS containers: each batch waited for whole, so no worker that dies can
+# hold up the rest (POSIX sh has no `wait -n`).
 wanted="$ctids "
 probed=""
+batch=0
 while read -r ctid status hostname; do
     case $ctid in '' | *[!0-9]*) continue ;; esac
     if [ -n "$ctids" ]; then
         case $wanted in *" $ctid "*) ;; *) continue ;; esac
     fi
     case " $probed " in *" $ctid "*) continue ;; esac
-    mkdir "$tmp/ct.$ctid" || continue
-    : >"$tmp/ct.$ctid/out"
     probed="$probed $ctid"
-    read -r _ <&3
-    (ctdir="$tmp/ct.$ctid"; probe_container "$ctid" "$status"; echo >&3) </dev/null &
+    mkdir "$tmp/ct.$ctid" 2>/dev/null || continue  # its sections will say it failed
+    (ctdir="$tmp/ct.$ctid"; probe_container "$ctid" "$status") </dev/null &
+    workers="$workers $!"
+    batch=$((batch + 1))
+    if [ "$batch" -ge "$CT_JOBS" ]; then
+        wait
+        workers=""
+        batch=0
+    fi
 done <"$tmp/vzlist"
 wait
-exec 3>&-
+workers=""
+# In vzlist order. A container whose probe left nothing (no space in /tmp, a worker
+# killed) says so in its own conf section: unknown, never silently left out.
 for ctid in $probed; do
-    cat "$tmp/ct.$ctid/out"
+    if [ -s "$tmp/ct.$ctid/out" ]; then
+        cat "$tmp/ct.$ctid/out"
+    else
+        printf '\n@@%s begin conf.%s\n\n@@%s stderr conf.%s\n' "$nonce" "$ctid" "$nonce" "$ctid"
+        echo "the probe of CT $ctid left no output (is /tmp full? was it killed?)"
+        printf '\n@@%s end conf.%s 70\n' "$nonce" "$ctid"
+    fi
 done
 
 # verify: can the node reach each container's address and port (what clients will do)?

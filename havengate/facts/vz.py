@@ -41,6 +41,8 @@ def parse_vzlist(stdout: str, stderr: str, status: int) -> tuple[VzlistRow, ...]
         if len(fields) != 3 or not fields[0].isdigit() or fields[1] not in VZLIST_STATUSES:
             raise VzlistError(f"line {number} is not 'CTID STATUS HOSTNAME': {line!r:.80}")
         ctid, state, hostname = fields
+        if any(row.ctid == ctid for row in rows):  # vzlist lists a container once
+            raise VzlistError(f"line {number}: CT {ctid} is listed twice")
         rows.append(VzlistRow(ctid=ctid, status=state, hostname=None if hostname == "-" else hostname))
     return tuple(rows)
 

@@ -51,7 +51,7 @@ class LocalTransport:
         try:
             exited = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            process.kill()
+            process.kill()  # the shell only: what it started detached (vzmigrate) goes on
             raise TransportError(self.name, f"command timed out after {timeout:g} s") from None
         follower.join(5)
         writer.flush()

@@ -12,6 +12,7 @@ import codecs
 import fcntl
 import logging
 import os
+import select
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import paramiko
 from fabric import Config, Connection
-from invoke.exceptions import CommandTimedOut, Failure, ThreadException
 
 from havengate.errors import LockBusy, TransportError, UsageError
 from havengate.quoting import shell_command
@@ -210,76 +210,87 @@ class SshTransport:
             ) from exc
 
     def run(self, command: str, *, timeout: float) -> Result:
-        return self._run(command, timeout=timeout, line=None)
+        return self._exec(command, timeout=timeout, line=None)
 
     def stream(self, command: str, *, timeout: float, line: Callable[[str], None]) -> Result:
-        """On a channel of our own, not invoke's runner: that runner catches Ctrl-C and
-        waits for the command to end (a vzmigrate can take hours). Here a KeyboardInterrupt
-        returns at once and closes the channel; stderr comes merged into the lines."""
+        return self._exec(command, timeout=timeout, line=line)
+
+    def _exec(self, command: str, *, timeout: float,
+              line: Callable[[str], None] | None) -> Result:
+        """The command on a channel of our own, read until the node closes it.
+
+        Not through invoke's runner: it catches Ctrl-C and waits for the command to end (a
+        vzmigrate can take hours, a verify sample seconds), so an operator's second Ctrl-C
+        was swallowed. Here a KeyboardInterrupt leaves at once, closing the channel. One
+        limit covers connect and command. ``line``: each line of output as it comes,
+        stderr merged into it. No exit status from the node (the session died) is a
+        TransportError, never a made-up exit code."""
         started = time.monotonic()
-        self.open(within=timeout)
         deadline = started + timeout
-        writer, said = LineWriter(line), []
+        self.open(within=timeout)
+        if time.monotonic() >= deadline:
+            raise TransportError(self.name, f"command timed out after {timeout:g} s on "
+                                 f"{self._describe()} (connecting took it all)")
+        writer = LineWriter(line) if line is not None else None
+        out, err = codecs.getincrementaldecoder("utf-8")("replace"), \
+            codecs.getincrementaldecoder("utf-8")("replace")
+        said: list[str] = []
+        errors: list[str] = []
         channel = None
         try:
-            channel = self._connection.client.get_transport().open_session()
-            channel.set_combine_stderr(True)
+            session = self._connection.client.get_transport()
+            channel = session.open_session(timeout=self._options.connect_timeout)
+            if writer is not None:
+                channel.set_combine_stderr(True)
             channel.exec_command(command)
-            decoder = codecs.getincrementaldecoder("utf-8")("replace")
-            while not channel.exit_status_ready() or channel.recv_ready():
+            while True:
+                while channel.recv_stderr_ready():
+                    errors.append(err.decode(channel.recv_stderr(65536)))
+                if channel.recv_ready():
+                    chunk = channel.recv(65536)
+                    if not chunk:
+                        break  # end of output: the node closed it
+                    text = out.decode(chunk)
+                    said.append(text)
+                    if writer is not None:
+                        writer.write(text)
+                    continue
+                if (channel.eof_received or channel.closed) and not channel.recv_stderr_ready():
+                    break
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TransportError(self.name, f"command timed out after {timeout:g} s "
                                          f"on {self._describe()}")
-                channel.settimeout(min(1.0, left))
-                try:
-                    chunk = channel.recv(65536)
-                except TimeoutError:
-                    continue
-                if not chunk:
-                    break
-                text = decoder.decode(chunk)
-                said.append(text)
-                writer.write(text)
-            exited = channel.recv_exit_status()
+                select.select([channel], [], [], min(1.0, left))
+            while channel.recv_stderr_ready():
+                errors.append(err.decode(channel.recv_stderr(65536)))
+            exited = self._exit_status(channel, deadline, timeout)
         except (paramiko.SSHException, OSError) as exc:
             raise TransportError(self.name, f"connection to {self._describe()} broke: {exc}",
                                  transient=True) from exc
         finally:
             if channel is not None:
                 channel.close()
-        writer.flush()
-        return Result(stdout="".join(said), stderr="", exited=exited)
+        if writer is not None:
+            writer.flush()
+        return Result(stdout="".join(said) + out.decode(b"", final=True),
+                      stderr="".join(errors) + err.decode(b"", final=True), exited=exited)
 
-    def _run(self, command: str, *, timeout: float,
-             line: Callable[[str], None] | None) -> Result:
-        started = time.monotonic()
-        self.open(within=timeout)
-        left = timeout - (time.monotonic() - started)  # one limit for connect and command
-        if left <= 0:
-            raise TransportError(self.name, f"command timed out after {timeout:g} s on "
-                                 f"{self._describe()} (connecting took it all)")
-        try:
-            streams = {} if line is None else {
-                "hide": False, "out_stream": LineWriter(line), "err_stream": LineWriter(line)}
-            result = self._connection.run(
-                command, **{"hide": True, **streams}, warn=True, timeout=left, in_stream=False,
-                pty=False)
-            for sink in ("out_stream", "err_stream"):
-                if sink in streams:
-                    streams[sink].flush()
-        except CommandTimedOut as exc:
-            raise TransportError(
-                self.name, f"command timed out after {timeout:g} s on {self._describe()}"
-            ) from exc
-        except (Failure, ThreadException, paramiko.SSHException, OSError) as exc:
-            raise TransportError(
-                self.name, f"connection to {self._describe()} broke: {exc}", transient=True
-            ) from exc
-        if time.monotonic() - started >= timeout:  # the channel was closed on us at the limit
-            raise TransportError(
-                self.name, f"command timed out after {timeout:g} s on {self._describe()}")
-        return Result(stdout=result.stdout, stderr=result.stderr, exited=result.exited)
+    def _exit_status(self, channel: paramiko.Channel, deadline: float, timeout: float) -> int:
+        while not channel.exit_status_ready():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TransportError(self.name, f"command timed out after {timeout:g} s on "
+                                     f"{self._describe()}")
+            if channel.closed:
+                break
+            channel.status_event.wait(min(1.0, left))
+        status = channel.recv_exit_status() if channel.exit_status_ready() else -1
+        if status == -1:
+            raise TransportError(self.name, f"the session with {self._describe()} ended "
+                                 "without the command's exit status (connection lost?)",
+                                 transient=True)
+        return status
 
     @contextmanager
     def lock(self, path: str, wait: float) -> Iterator[None]:
