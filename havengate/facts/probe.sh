@@ -63,7 +63,9 @@ emit() {
     printf '\n@@%s begin %s\n' "$nonce" "$1"
     cat "$3/stdout"
     printf '\n@@%s stderr %s\n' "$nonce" "$1"
-    tail -c 4096 "$3/stderr"  # only for messages: the last line is the one shown
+    if [ -s "$3/stderr" ]; then  # a fork saved per quiet section (a node of 50 CTs)
+        tail -c 4096 "$3/stderr"  # only for messages: the last line is the one shown
+    fi
     printf '\n@@%s end %s %s\n' "$nonce" "$1" "$2"
 }
 
@@ -75,7 +77,6 @@ ct_section() {
     name=$1
     shift
     [ -d "$ctdir" ] || exit 0  # the probe ended (killed, timed out): nothing to add
-    touch -c "$tmp"
     "$@" </dev/null >"$ctdir/stdout" 2>"$ctdir/stderr"
     emit "$name" $? "$ctdir" >>"$ctdir/out"
 }
@@ -88,11 +89,17 @@ count_cpus() {
 # VE_PRIVATE as vzctl reads it: the first VE_PRIVATE= line (leading blanks allowed) of
 # CTID.conf, else of vz.conf; a quoted value ends at the last quote; the first $VEID or
 # ${VEID} is replaced; trailing / dropped. The file is never sourced.
-private_of() {
-    line=$(grep -m1 '^[[:space:]]*VE_PRIVATE=' "/etc/vz/conf/$1.conf" 2>/dev/null) ||
-        line=$(grep -m1 '^[[:space:]]*VE_PRIVATE=' /etc/vz/vz.conf 2>/dev/null) || return 1
-    printf '%s\n' "$line" | sed -e 's/^[[:space:]]*VE_PRIVATE=//' \
-        -e '/^"/s/^"\(.*\)".*$/\1/' -e "s/\\\$VEID\\|\\\${VEID}/$1/" -e 's:/*$::'
+private_of() {  # one sed per file, no pipeline: a node of 50 containers runs this 50 times
+    for file in "/etc/vz/conf/$1.conf" /etc/vz/vz.conf; do
+        value=$(sed -n -e '/^[[:space:]]*VE_PRIVATE=/{' -e 's/^[[:space:]]*VE_PRIVATE=//' \
+            -e '/^"/s/^"\(.*\)".*$/\1/' -e "s/\\\$VEID\\|\\\${VEID}/$1/" -e 's:/*$::' \
+            -e 's/^/=/' -e p -e q -e '}' "$file" 2>/dev/null)
+        if [ -n "$value" ]; then
+            printf '%s\n' "${value#=}"
+            return 0
+        fi
+    done
+    return 1
 }
 
 # Evidence of Java in a container's private area (its root filesystem on simfs), as paths
@@ -196,6 +203,7 @@ section vzconf global_conf
 probe_container() {
     ctid=$1
     status=$2
+    touch -c "$tmp"  # a long probe's directory stays fresh: the sweep takes only stale ones
     ct_section "conf.$ctid" cat "/etc/vz/conf/$ctid.conf"  # all of it: vzctl reads all of it
     case $mode in
         full) ct_section "files.$ctid" scan_private "$ctid" ;;
