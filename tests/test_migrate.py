@@ -278,3 +278,61 @@ def test_a_ctid_already_on_the_target_is_no_go_and_never_moved(lab, tmp_path):
     assert (code, ct["verdict"]) == (1, "no-go"), stderr[-2000:]
     assert any(f["rule"] == "HG009" for f in ct["findings"])
     assert moved(lab) == before and lab.nodes["master"].container("581").running
+
+
+def test_a_session_lost_mid_move_is_unknown_and_the_rerun_verifies_it(lab, tmp_path):
+    """The SSH session to the source dies while vzmigrate syncs (the node side of it is
+    killed): the container is not called failed on a made-up exit code; the wave stops,
+    vzmigrate finishes on the node, and the same command again verifies it and moves the
+    rest."""
+    import os
+    import signal
+    import time
+    from pathlib import Path as P
+
+    java_ct(lab, "591", 2)
+    java_ct(lab, "592", 2)
+    master = lab.nodes["master"]
+    master.slow_vzmigrate(4)
+    process = subprocess.Popen(
+        [HAVENGATE, "migrate", "591", "592", "--source", "master", "--target", "slave",
+         "--state-dir", str(tmp_path), "--format", "json", "--timeout", "60",
+         "--ssh-config", str(lab.ssh_config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if "CT 591 vzmigrate: Syncing private" in line or not line:
+                break
+        sessions = [int(p.name) for p in P("/proc").iterdir() if p.name.isdigit()
+                    and _ppid(p) == master.sshd_pid]
+        assert sessions, "no SSH session of ours on the source"
+        for pid in sessions:  # as a dropped link or a restarted sshd would end them
+            os.kill(pid, signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        master.slow_vzmigrate(0)
+        if process.poll() is None:
+            process.kill()
+    report = json.loads(stdout)
+    ct591, ct592 = report["containers"]
+    assert (ct591["verdict"], ct591["steps"][-1]["outcome"]) == ("unknown", "unknown"), stderr
+    assert "lost the session" in ct591["steps"][-1]["detail"]
+    assert ct592["verdict"] == "skipped" and "592" not in moved(lab)
+    slave = lab.nodes["slave"]
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and not (slave.has_conf("591")
+                                                and slave.container("591").running):
+        time.sleep(0.5)
+    code, again, stderr = migrate(lab, tmp_path, "591", "592")
+    verdicts = {c["ctid"]: c["verdict"] for c in again["containers"]}
+    assert (code, verdicts) == (0, {"591": "verified", "592": "verified"}), stderr[-3000:]
+    assert "moved by an earlier run" in again["containers"][0]["steps"][0]["detail"]
+
+
+def _ppid(proc) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
