@@ -48,6 +48,17 @@ def migrate(lab: Lab, state: Path, *args: str) -> tuple[int, dict, str]:
     return result.returncode, report, result.stderr
 
 
+def landed(node, ctid: str, within: float = 90) -> None:
+    """Wait until a vzmigrate we left running has the container up on ``node``."""
+    import time
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and not (node.has_conf(ctid)
+                                                and node.container(ctid).running):
+        time.sleep(0.5)
+    assert node.has_conf(ctid) and node.container(ctid).running, f"CT {ctid} did not land"
+
+
 def moved(lab: Lab) -> list[str]:
     return [argv[-1] for argv in lab.nodes["master"].commands() if argv[0] == "vzmigrate"]
 
@@ -131,10 +142,7 @@ def test_a_killed_havengate_never_kills_a_vzmigrate_half_way(lab, tmp_path):
     finally:
         process.wait(timeout=30)
     slave = lab.nodes["slave"]
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not (slave.has_conf("521")
-                                                and slave.container("521").running):
-        time.sleep(0.5)
+    landed(slave, "521")
     assert slave.has_conf("521") and slave.container("521").running
     assert not lab.nodes["master"].has_conf("521")  # vzmigrate -r yes finished its clean-up
 
@@ -209,7 +217,6 @@ def test_first_ctrl_c_ends_the_wave_after_the_container_being_moved(lab, tmp_pat
 
 
 def test_second_ctrl_c_stops_at_once_and_names_the_container_mid_move(lab, tmp_path):
-    import time
 
     java_ct(lab, "551", 2)
     java_ct(lab, "552", 2)
@@ -227,10 +234,7 @@ def test_second_ctrl_c_stops_at_once_and_names_the_container_mid_move(lab, tmp_p
     assert "vzmigrate goes on, detached, on master" in ct551["steps"][-1]["detail"]
     assert ct552["verdict"] == "skipped" and "552" not in moved(lab)
     slave = lab.nodes["slave"]  # the move we were told to leave finishes on its own
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not (slave.has_conf("551")
-                                                and slave.container("551").running):
-        time.sleep(0.5)
+    landed(slave, "551")
     assert slave.container("551").running
     code, again, stderr = migrate(lab, tmp_path, "551")  # the same command: verifies it
     assert (code, again["containers"][0]["verdict"]) == (0, "verified"), stderr[-2000:]
@@ -321,10 +325,7 @@ def test_a_session_lost_mid_move_is_unknown_and_the_rerun_verifies_it(lab, tmp_p
     assert "lost the session" in ct591["steps"][-1]["detail"]
     assert ct592["verdict"] == "skipped" and "592" not in moved(lab)
     slave = lab.nodes["slave"]
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not (slave.has_conf("591")
-                                                and slave.container("591").running):
-        time.sleep(0.5)
+    landed(slave, "591")
     code, again, stderr = migrate(lab, tmp_path, "591", "592")
     verdicts = {c["ctid"]: c["verdict"] for c in again["containers"]}
     assert (code, verdicts) == (0, {"591": "verified", "592": "verified"}), stderr[-3000:]
