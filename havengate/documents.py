@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import re
 import stat
 import sys
 import types
@@ -126,6 +127,9 @@ def read_yaml_or_json(path: Path, name: str) -> Any:
     return document
 
 
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+
+
 def _index_lines(node: Any, path: tuple, lines: dict[tuple, int], source: str,
                  seen_nodes: set[int]) -> None:
     """JSON path (as a tuple) -> line number, from YAML's node tree; refuses duplicates,
@@ -147,6 +151,10 @@ def _index_lines(node: Any, path: tuple, lines: dict[tuple, int], source: str,
                                     f"appears twice in the same mapping (YAML would silently "
                                     f"keep the last one)")
             seen.add(key.value)
+            if key.tag == "tag:yaml.org,2002:int" and not _DECIMAL.fullmatch(key.value):
+                raise DocumentError(f"{source}:{key.start_mark.line + 1}: key {key.value!r} is "
+                                    "a number YAML reads in another base or with separators: "
+                                    "write plain digits, or quote it")
             lines[(*path, key.value)] = key.start_mark.line + 1
             _index_lines(value, (*path, key.value), lines, source, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):

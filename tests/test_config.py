@@ -203,6 +203,8 @@ def test_yaml_numbers_as_ctid_keys_are_the_ctids(tmp_path):
     ("patch:\n  containers:\n    yes: {cpus: 2}\n", r"config\.yaml:2: key True .* quote it"),
     ("defaults: &d\n  policy: block\npatch: *d\n", r"config\.yaml:\d: YAML anchors and aliases"),
     ("a: &a [*a]\n", r"config\.yaml:1: YAML anchors and aliases"),
+    ("patch:\n  containers:\n    0123: {cpus: 2}\n", r"config\.yaml:3: key '0123' is a number"),
+    ("patch:\n  containers:\n    1_01: {cpus: 2}\n", r"config\.yaml:3: key '1_01' is a number"),
 ])
 def test_yaml_s_surprises_are_refused_with_their_line(tmp_path, text, where):
     with pytest.raises(DocumentError, match=where):

@@ -223,6 +223,15 @@ def test_bad_inventories_are_refused_before_any_node(tmp_path, inventory, messag
     assert "Traceback" not in result.stderr
 
 
+def test_an_ssh_config_that_cannot_be_read_is_the_operators_error_not_every_nodes(tmp_path):
+    path = tmp_path / "hosts.ini"
+    path.write_text("[m]\na havengate_peer=b\nb\n")
+    result = subprocess.run([HAVENGATE, "scan", "-i", str(path), "--ssh-config",
+                             str(tmp_path / "missing_config"), "--state-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "missing_config" in result.stderr, result.stderr
+
+
 def test_an_empty_limit_match_is_refused(tmp_path):
     path = tmp_path / "hosts.ini"
     path.write_text("[m]\na havengate_peer=b\nb\n")

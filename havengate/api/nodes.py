@@ -96,14 +96,16 @@ def transport_for(host: str, access: NodeAccess) -> Transport:
 
 
 def collector(host: str, mode: str, ctids: tuple[str, ...], access: NodeAccess, *,
-              transport: Transport | None = None) -> Job:
+              transport: Transport | None = None, eager: bool = True) -> Job:
     """A probe of ``host`` to hand to gather(). With ``transport`` given, the caller keeps
-    the connection for more work on the node and closes it; else the probe closes its own."""
+    the connection for more work on the node and closes it; else the probe closes its own.
+    ``eager``: the transport is made now, so a node the ssh config cannot serve is refused
+    before any probe (check); else in the worker, where it fails alone (a fleet scan)."""
     given = transport
+    made = None if given is not None or not eager else transport_for(host, access)
 
     def collect() -> NodeFacts:
-        # made here, in the worker: a node whose ssh config cannot be used fails alone
-        link = given or transport_for(host, access)
+        link = given or made or transport_for(host, access)
         log.info("probing %s ...", host)
         try:
             return collect_node(link, mode, ctids, timeout=access.probe_timeout,

@@ -39,7 +39,7 @@ from havengate.model import (
     Verdict,
 )
 from havengate.state import DEFAULT_STATE_DIR
-from havengate.transport import NodeAccess, validate_host
+from havengate.transport import NodeAccess, preflight, validate_host
 from havengate.transport.address import NodeEntry
 
 log = logging.getLogger("havengate")
@@ -186,9 +186,11 @@ def scan(inventory: Inventory, *, limit: str | None = None, forks: int = DEFAULT
     access = replace(access, nodes=_merged(node_entries(inventory), access.nodes))
     sources = {p.source for p in pairs}
     names = list(dict.fromkeys([*(p.source for p in pairs), *(p.peer for p in pairs if p.peer)]))
-    jobs = {name: collector(name, Mode.FULL if name in sources else Mode.NODE, (), access)
-            for name in names}
+    jobs = {name: collector(name, Mode.FULL if name in sources else Mode.NODE, (), access,
+                            eager=False) for name in names}
     log.info("scanning %d node(s), %d at a time ...", len(names), min(forks, len(names)))
+    if any(name != "local" for name in names):
+        preflight(access)  # a bad ssh config is the operator's error, not every node's
     facts = gather(jobs, forks=forks, finished=finished, strict=False)
     results = [_judge(pair, facts, policy, patching, access, None) for pair in pairs]
     planned = [e.command for r in results for e in r.plan if e.action == "patch-first"]
@@ -281,12 +283,13 @@ def merge(reports: list[tuple[str, Report]]) -> Report:
         raise UsageError(f"the reports were made with different policies "
                          f"({', '.join(sorted(policies))}): their verdicts do not add up")
     pairs = tuple(pair for _, report in reports for pair in report.pairs)
+    nodes = {p.source.host for p in pairs} | {p.target.host for p in pairs if not p.planned}
     by_node: dict[str, str] = {}  # one line per node, whichever shard said it first
     for _, report in reports:
         for line in (report.fleet.unreachable if report.fleet else ()):
-            by_node.setdefault(line.split(":", 1)[0], line)
+            name = next((n for n in nodes if line.startswith(f"{n}: ")), line)  # IPv6 too
+            by_node.setdefault(name, line)
     unreachable = tuple(by_node.values())
-    nodes = {p.source.host for p in pairs} | {p.target.host for p in pairs if not p.planned}
     everything = [c for pair in pairs for c in pair.containers]
     errors = list(dict.fromkeys(e for _, report in reports for e in report.errors))
     notes = [*dict.fromkeys(n for _, report in reports for n in report.notes),

@@ -208,8 +208,8 @@ def access(args: argparse.Namespace) -> NodeAccess:
         connect_timeout=args.connect_timeout,
         probe_timeout=args.timeout if probe else config.defaults.get("probe-timeout",
                                                                      PROBE_TIMEOUT),
-        command_timeout=args.command_timeout if probe else config.defaults.get(
-            "command-timeout", DEFAULT_STEP_TIMEOUT),
+        command_timeout=args.command_timeout if probe else int(config.defaults.get(
+            "command-timeout", DEFAULT_STEP_TIMEOUT)),  # 30.0 is an integer to the schema
         nodes=config.node_entries(),
     )
 

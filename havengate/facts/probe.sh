@@ -25,7 +25,8 @@ find /tmp -maxdepth 1 -type d -name 'havengate-probe.*' -user "$(id -u)" -mmin +
     -exec rm -rf {} + 2>/dev/null
 tmp=$(mktemp -d /tmp/havengate-probe.XXXXXXXX 2>/dev/null) ||
     { echo "havengate probe: cannot create a temporary directory" >&2; exit 70; }
-workers=""  # the batch of container probes running now: stopped with us
+workers=""  # the batch of container probes running now: stopped with us (a step one had
+            # started, bounded by the step timeout, ends on its own)
 trap 'rm -rf "$tmp"' EXIT
 trap 'kill $workers 2>/dev/null; rm -rf "$tmp"; trap - EXIT; exit 129' HUP
 trap 'kill $workers 2>/dev/null; rm -rf "$tmp"; trap - EXIT; exit 130' INT

@@ -15,7 +15,8 @@ from havengate.transport.base import Result, Transport
 LOCAL = "local"
 SSH_SCHEME = "ssh://"
 
-__all__ = ["LOCAL", "NodeAccess", "Result", "Transport", "open_transport", "validate_host"]
+__all__ = ["LOCAL", "NodeAccess", "Result", "Transport", "open_transport", "preflight",
+           "validate_host"]
 
 
 def _local(_: str, __: NodeAccess) -> Transport:
@@ -48,3 +49,10 @@ def open_transport(host: str, access: NodeAccess) -> Transport:
     """A transport for ``host``; nothing is contacted until the first ``run()``."""
     name, address = scheme_of(host)
     return TRANSPORTS[name](address, access)
+
+
+def preflight(access: NodeAccess) -> None:
+    """Read what all SSH nodes share once; raise UsageError if it cannot be used."""
+    from havengate.transport.ssh import preflight as ssh_preflight
+
+    ssh_preflight(access)

@@ -243,27 +243,34 @@ class SshTransport:
             if writer is not None:
                 channel.set_combine_stderr(True)
             channel.exec_command(command)
+            poller = select.poll()  # not select(): it fails on descriptors past 1024
+            poller.register(channel.fileno(), select.POLLIN)
             while True:
-                while channel.recv_stderr_ready():
-                    errors.append(err.decode(channel.recv_stderr(65536)))
-                if channel.recv_ready():
-                    chunk = channel.recv(65536)
-                    if not chunk:
-                        break  # end of output: the node closed it
-                    text = out.decode(chunk)
-                    said.append(text)
-                    if writer is not None:
-                        writer.write(text)
-                    continue
-                if (channel.eof_received or channel.closed) and not channel.recv_stderr_ready():
-                    break
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TransportError(self.name, f"command timed out after {timeout:g} s "
                                          f"on {self._describe()}")
-                select.select([channel], [], [], min(1.0, left))
-            while channel.recv_stderr_ready():
-                errors.append(err.decode(channel.recv_stderr(65536)))
+                # EOF read before the data: what came before it is in the buffer by then
+                ended = channel.eof_received or channel.closed
+                while channel.recv_stderr_ready():
+                    errors.append(err.decode(channel.recv_stderr(65536)))
+                if channel.recv_ready():
+                    text = out.decode(channel.recv(65536))
+                    said.append(text)
+                    if writer is not None:
+                        writer.write(text)
+                    continue
+                if ended:
+                    break
+                poller.poll(min(1000, max(1, int(left * 1000))))
+            while channel.recv_ready() or channel.recv_stderr_ready():  # nothing left behind
+                if channel.recv_ready():
+                    text = out.decode(channel.recv(65536))
+                    said.append(text)
+                    if writer is not None:
+                        writer.write(text)
+                if channel.recv_stderr_ready():
+                    errors.append(err.decode(channel.recv_stderr(65536)))
             exited = self._exit_status(channel, deadline, timeout)
         except (paramiko.SSHException, OSError) as exc:
             raise TransportError(self.name, f"connection to {self._describe()} broke: {exc}",
@@ -346,3 +353,15 @@ def _read_line(channel: paramiko.Channel, deadline: float) -> str:
     if not data:
         channel.recv_exit_status()  # closed without a word: wait for its status
     return data.decode(errors="replace").strip()
+
+
+def preflight(access: NodeAccess) -> None:
+    """What every node shares (the ssh config, an explicit known_hosts), read once before a
+    fleet's probes: a file that cannot be read is the operator's error (exit 2), not each
+    node's failure (a scan would call every node unreadable)."""
+    load_ssh_config(access.ssh_config)
+    if access.known_hosts is not None and access.known_hosts.exists():
+        try:
+            paramiko.HostKeys(str(access.known_hosts))
+        except Exception as exc:  # paramiko raises plain exceptions on odd lines
+            raise UsageError(f"cannot read known_hosts {access.known_hosts}: {exc}") from exc
