@@ -226,9 +226,7 @@ def _judge(pair: Pair, facts: dict[str, NodeResult], policy: PolicyConfig,
     if journal is not None and isinstance(source, NodeFacts):
         patcher = api._patcher(pair.source, source, target, patching, access, journal)
     report, _ = run_check(source, target, (), policy, command="scan", patcher=patcher)
-    containers = report.containers
-    if isinstance(source, NodeFacts) and not report.containers and report.errors:
-        containers = ()  # the source's container list itself is unknown: the errors say so
+    containers = report.containers  # none when the source's list is unknown: errors say so
     plan = tuple(_plan_entry(c, pair) for c in containers)
     return PairResult(source=report.source, target=report.target,
                       planned=pair.profile is not None, verdict=report.verdict,
