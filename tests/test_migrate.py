@@ -337,3 +337,40 @@ def _ppid(proc) -> int | None:
         return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def test_ctrl_c_during_the_gate_moves_nothing(lab, tmp_path):
+    """A first Ctrl-C while the gate still probes: the gate ends, nothing is handed to
+    vzmigrate, every container is skipped with the reason, exit 130."""
+    import os
+    import signal
+    import time
+
+    java_ct(lab, "611", 2)
+    java_ct(lab, "612", 2)
+    slow = lab.nodes["master"].dir / "ct" / "611" / "bin" / "nproc"
+    slow.write_text("#!/bin/sh\nsleep 4\necho 4\n")  # the gate takes a while to look inside
+    slow.chmod(0o755)
+    before = moved(lab)
+    process = subprocess.Popen(
+        [HAVENGATE, "migrate", "611", "612", "--source", "master", "--target", "slave",
+         "--state-dir", str(tmp_path), "--format", "json", "--ssh-config", str(lab.ssh_config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "probing master" not in line:
+            line = process.stderr.readline()
+        time.sleep(1)
+        os.kill(process.pid, signal.SIGINT)
+        stdout, _ = process.communicate(timeout=120)
+    finally:
+        slow.unlink()
+        if process.poll() is None:
+            process.kill()
+    report = json.loads(stdout)
+    assert process.returncode == 130
+    assert {c["ctid"]: c["verdict"] for c in report["containers"]} == {"611": "skipped",
+                                                                      "612": "skipped"}
+    assert all("asked to stop" in c["steps"][-1]["detail"] for c in report["containers"])
+    assert moved(lab) == before

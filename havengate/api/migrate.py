@@ -213,9 +213,12 @@ def _one(wave: _Progress, ctid: str, route: Route, journal: WaveJournal,
                                    f"not moved: the gate said {result.verdict.value}"))
         return wave.finish(ctid, result.verdict)
     if wave.stopped or result is None:
-        wave.step(ctid, StepResult("migrate", "skipped", None,
-                                   wave.stopped or "not moved: not assessed"))
-        return wave.finish(ctid, Verdict.SKIPPED if result else Verdict.UNKNOWN)
+        reason = wave.stopped or "not moved: not assessed"
+        # skipped: the wave stopped before it (Ctrl-C, an earlier failure); unknown: the
+        # gate could not judge it
+        skipped = result is not None or reason.startswith("not attempted")
+        wave.step(ctid, StepResult("migrate", "skipped", None, reason))
+        return wave.finish(ctid, Verdict.SKIPPED if skipped else Verdict.UNKNOWN)
     if patching.dry_run:  # the plan only: nothing is moved
         wave.step(ctid, StepResult("migrate", "skipped", None,
                                    f"--dry-run: would run vzmigrate to {route.destination}"))
