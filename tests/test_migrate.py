@@ -48,6 +48,29 @@ def migrate(lab: Lab, state: Path, *args: str) -> tuple[int, dict, str]:
     return result.returncode, report, result.stderr
 
 
+def start_wave(lab: Lab, state: Path, *ctids: str, until: str):
+    """`havengate migrate CTIDS` in the background (JSON report on stdout); returns once a
+    line of its stderr holds ``until`` (the lines read so far with it)."""
+    import time
+
+    process = subprocess.Popen(
+        [HAVENGATE, "migrate", *ctids, "--source", "master", "--target", "slave",
+         "--state-dir", str(state), "--format", "json", "--timeout", "60",
+         "--ssh-config", str(lab.ssh_config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    said: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        said.append(process.stderr.readline())
+        if until in said[-1] or not said[-1]:
+            break
+    if until not in said[-1]:
+        process.kill()
+        process.wait(timeout=30)
+        raise AssertionError(f"never saw {until!r}: {''.join(said)[-3000:]}")
+    return process, said
+
+
 def landed(node, ctid: str, within: float = 90) -> None:
     """Wait until a vzmigrate we left running has the container up on ``node``."""
     import time
@@ -124,20 +147,10 @@ def test_a_killed_havengate_never_kills_a_vzmigrate_half_way(lab, tmp_path):
     """kill -9 of havengate while vzmigrate runs: the move finishes on the node anyway."""
     import os
     import signal
-    import time
 
     java_ct(lab, "521", 2)
-    process = subprocess.Popen(
-        [HAVENGATE, "migrate", "521", "--source", "master", "--target", "slave",
-         "--state-dir", str(tmp_path), "--ssh-config", str(lab.ssh_config)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    process, _ = start_wave(lab, tmp_path, "521", until="CT 521 vzmigrate:")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            if "CT 521 vzmigrate:" in line or not line:
-                break
-        assert "CT 521 vzmigrate:" in line, line
         os.kill(process.pid, signal.SIGKILL)  # mid-move
     finally:
         process.wait(timeout=30)
@@ -169,20 +182,9 @@ def _interrupt_mid_move(lab: Lab, state: Path, ctids: tuple[str, ...], presses: 
     import signal
     import time
 
-    process = subprocess.Popen(
-        [HAVENGATE, "migrate", *ctids, "--source", "master", "--target", "slave",
-         "--state-dir", str(state), "--format", "json", "--timeout", "60",
-         "--ssh-config", str(lab.ssh_config)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
-    said = []
+    process, said = start_wave(lab, state, *ctids,
+                               until=f"CT {ctids[0]} vzmigrate: Syncing private")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            said.append(line)
-            if f"CT {ctids[0]} vzmigrate: Syncing private" in line or not line:
-                break
-        assert "Syncing private" in said[-1], "".join(said)[-3000:]
         for _ in range(presses):
             os.kill(process.pid, signal.SIGINT)
             time.sleep(0.3)
@@ -291,24 +293,15 @@ def test_a_session_lost_mid_move_is_unknown_and_the_rerun_verifies_it(lab, tmp_p
     rest."""
     import os
     import signal
-    import time
     from pathlib import Path as P
 
     java_ct(lab, "591", 2)
     java_ct(lab, "592", 2)
     master = lab.nodes["master"]
     master.slow_vzmigrate(4)
-    process = subprocess.Popen(
-        [HAVENGATE, "migrate", "591", "592", "--source", "master", "--target", "slave",
-         "--state-dir", str(tmp_path), "--format", "json", "--timeout", "60",
-         "--ssh-config", str(lab.ssh_config)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    process, _ = start_wave(lab, tmp_path, "591", "592",
+                            until="CT 591 vzmigrate: Syncing private")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            if "CT 591 vzmigrate: Syncing private" in line or not line:
-                break
         sessions = [int(p.name) for p in P("/proc").iterdir() if p.name.isdigit()
                     and _ppid(p) == master.sshd_pid]
         assert sessions, "no SSH session of ours on the source"
@@ -352,15 +345,8 @@ def test_ctrl_c_during_the_gate_moves_nothing(lab, tmp_path):
     slow.write_text("#!/bin/sh\nsleep 4\necho 4\n")  # the gate takes a while to look inside
     slow.chmod(0o755)
     before = moved(lab)
-    process = subprocess.Popen(
-        [HAVENGATE, "migrate", "611", "612", "--source", "master", "--target", "slave",
-         "--state-dir", str(tmp_path), "--format", "json", "--ssh-config", str(lab.ssh_config)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    process, _ = start_wave(lab, tmp_path, "611", "612", until="probing master")
     try:
-        line = ""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "probing master" not in line:
-            line = process.stderr.readline()
         time.sleep(1)
         os.kill(process.pid, signal.SIGINT)
         stdout, _ = process.communicate(timeout=120)
