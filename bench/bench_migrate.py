@@ -75,8 +75,7 @@ def main() -> int:
         raise SystemExit("install havengate first (pip install -e .)")
     bares, ours, verifies = [], [], []
     with tempfile.TemporaryDirectory(prefix="hg-bench-") as base, Lab(Path(base) / "lab") as lab:
-        master = lab.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
-        lab.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        master, _ = lab.add_master_and_slave()
         for index, ctid in enumerate(CTIDS):  # two JVMs that need no patch, one nginx
             ip = f"10.200.8.{index + 1}"
             java = [JavaSpec(ports=[61616])] if index < 2 else []

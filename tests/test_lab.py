@@ -16,7 +16,7 @@ import time
 
 import paramiko
 import pytest
-from lab import JavaSpec, Lab, LabError, Node, default_conf, port_accepts
+from lab import JavaSpec, Lab, LabError, default_conf, port_accepts
 from lab.core import _processes_with_token
 from lab.fixtures import lab  # noqa: F401 - the fixture, found by name
 
@@ -28,10 +28,6 @@ DEFAULT_HEADER = "      CTID      NPROC STATUS    IP_ADDR         HOSTNAME"
 def run(lab_: Lab, alias: str, command: str, **kwargs) -> tuple[int, str, str]:
     result = lab_.ssh(alias, command, **kwargs)
     return result.returncode, result.stdout, result.stderr
-
-
-def two_nodes(lab_: Lab) -> tuple[Node, Node]:
-    return lab_.add_node("master", **OLD), lab_.add_node("slave", **NEW)
 
 
 def tcp6_listens(table: str, port: int) -> bool:
@@ -46,7 +42,7 @@ def tcp6_listens(table: str, port: int) -> bool:
 
 
 def test_node_facts_over_ssh(lab: Lab) -> None:  # noqa: F811
-    master, slave = two_nodes(lab)
+    master, slave = lab.add_master_and_slave()
     assert run(lab, "master", "uname -r") == (0, "2.6.24-12-pve\n", "")
     assert run(lab, "slave", "uname -r; nproc; vzctl --version; uname -s") == (
         0,
@@ -69,7 +65,7 @@ def test_node_facts_over_ssh(lab: Lab) -> None:  # noqa: F811
 def test_nodes_and_their_containers_have_no_python(lab: Lab) -> None:  # noqa: F811
     """An OpenVZ 2.6.24 node (lenny, Proxmox VE 1.x) has no Python 3: neither has a lab
     node, nor a container on it, so whatever havengate runs there must do without."""
-    master, _ = two_nodes(lab)
+    master, _ = lab.add_master_and_slave()
     master.add_container("170", conf=default_conf("170", cpus=1))
     hunt = ("for p in python python2 python3 python3.11 pypy pypy3; do "
             "command -v $p && exit 1; done; echo none; command -v sh ps awk sha256sum")
@@ -84,7 +80,7 @@ def test_nodes_and_their_containers_have_no_python(lab: Lab) -> None:  # noqa: F
 
 
 def test_vzlist_formats_by_version(lab: Lab) -> None:  # noqa: F811
-    for node in two_nodes(lab):
+    for node in lab.add_master_and_slave():
         node.add_container("101")
         node.add_container("102", running=False)
 
@@ -124,7 +120,7 @@ def test_vzlist_formats_by_version(lab: Lab) -> None:  # noqa: F811
 
 
 def test_cpu_visibility_and_exec_status(lab: Lab) -> None:  # noqa: F811
-    for node in two_nodes(lab):
+    for node in lab.add_master_and_slave():
         node.add_container("101", conf=default_conf("101", cpus=1))
         node.add_container("102", running=False)
 
@@ -158,7 +154,7 @@ def test_cpu_visibility_and_exec_status(lab: Lab) -> None:  # noqa: F811
 
 
 def test_java_listens_and_the_hang_rule(lab: Lab) -> None:  # noqa: F811
-    master, slave = two_nodes(lab)
+    master, slave = lab.add_master_and_slave()
     java = [JavaSpec(ports=[61616, 8161], flags=["-Xms16m"])]
     healthy = slave.add_container("101", conf=default_conf("101", cpus=2), java=java, ip="10.200.2.101")
     hung = slave.add_container("102", conf=default_conf("102", cpus=1), java=java, ip="10.200.2.102")
@@ -268,7 +264,7 @@ def test_old_vzctl_has_no_cpumask_and_liars_save_nothing(lab: Lab) -> None:  # n
 
 
 def test_vzmigrate_moves_the_container_verbatim(lab: Lab) -> None:  # noqa: F811
-    master, slave = two_nodes(lab)
+    master, slave = lab.add_master_and_slave()
     conf = default_conf("101", cpus=1, ip="10.200.1.101") + "# no newline at the end"
     java = [JavaSpec(ports=[61616])]
     source = master.add_container(

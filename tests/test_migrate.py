@@ -22,8 +22,7 @@ PORT = 61616
 def lab(tmp_path_factory) -> Lab:
     instance = Lab(tmp_path_factory.mktemp("migrate"))
     try:
-        instance.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
-        instance.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        instance.add_master_and_slave()
         yield instance
     finally:
         instance.close()

@@ -40,8 +40,7 @@ JAVA_FILES = {
 def lab(tmp_path_factory) -> Lab:
     instance = Lab(tmp_path_factory.mktemp("scenarios"))
     try:
-        master = instance.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
-        slave = instance.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        master, slave = instance.add_master_and_slave()
         instance.add_dead_alias("nowhere")
         _add_alias_with_unknown_key(instance, "stranger", slave.port)
         for ctid, (cpus, mask, flags, running, _) in SCENARIOS.items():
@@ -164,8 +163,7 @@ def test_unreachable_target_is_unknown_exit_3(lab, tmp_path):
 
 def test_changed_host_key_is_refused_before_any_command(tmp_path):
     with Lab(tmp_path / "lab") as own:
-        own.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
-        slave = own.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        _, slave = own.add_master_and_slave()
         own.replace_host_key(slave)
         before = len(slave.commands())
         result = havengate(own, "check", "--source", "master", "--target", "slave", "--no-baseline")
@@ -197,8 +195,7 @@ def test_authentication_failure_is_unknown_exit_3(lab, tmp_path):
 def test_a_hanging_command_is_bounded(tmp_path):
     """A container whose probe hangs: that container is unknown, the run still ends."""
     with Lab(tmp_path / "lab") as own:
-        master = own.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
-        own.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        master, _ = own.add_master_and_slave()
         master.add_container("101", conf=default_conf("101", cpus=1), java=[JavaSpec(ports=[PORT])])
         master.add_container("102", conf=default_conf("102", cpus=2), java=[JavaSpec(ports=[PORT])])
         nproc = master.dir / "ct" / "101" / "bin" / "nproc"
@@ -220,8 +217,7 @@ def test_a_node_of_many_containers_is_probed_whole_and_in_order(tmp_path):
     """12 containers (more than the 8 the probe runs at a time), one of them hanging: each
     gets its own facts, in vzlist order, and the hung one is unknown, not its neighbours."""
     with Lab(tmp_path / "lab") as own:
-        master = own.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
-        own.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        master, _ = own.add_master_and_slave()
         ctids = [str(200 + n) for n in range(12)]
         for ctid in ctids:  # 203 and 207 see one CPU after the move: Java there would hang
             master.add_container(ctid, conf=default_conf(ctid, cpus=1 if ctid in ("203", "207")
@@ -241,8 +237,7 @@ def test_a_node_of_many_containers_is_probed_whole_and_in_order(tmp_path):
 def test_malformed_conf_is_never_a_false_go(tmp_path):
     """An unbalanced quote on CPUMASK: vzctl rejects the line, so the pin is not real."""
     with Lab(tmp_path / "lab") as own:
-        master = own.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
-        own.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        master, _ = own.add_master_and_slave()
         master.add_container("108", conf=default_conf("108", cpus=1), java=[JavaSpec(ports=[PORT])])
         assert master.container("108").wait_listening(PORT, timeout=20)
         master.write_conf("108", master.read_conf_bytes("108") + b'CPUMASK="0\n\x00\xff junk\n'

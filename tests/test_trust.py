@@ -34,8 +34,7 @@ MIB = 1024 * 1024
 def lab(tmp_path_factory) -> Lab:
     instance = Lab(tmp_path_factory.mktemp("trust"))
     try:
-        instance.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
-        instance.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        instance.add_master_and_slave()
         onecpu = instance.add_node("onecpu", kernel="2.6.32-042stab134.8", cpus=4,
                                    vzctl_version="4.9.4")
         # A node whose vz.conf gives every container without CPUS= one visible CPU.

@@ -29,8 +29,7 @@ SLOW, NGINX = "414", "415"
 def lab(tmp_path_factory) -> Lab:
     instance = Lab(tmp_path_factory.mktemp("verify-trust"))
     try:
-        instance.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
-        instance.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        instance.add_master_and_slave()
         instance.add_node("rekeyed", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
         bare = instance.add_node("bare", kernel="2.6.32-042stab134.8", cpus=4,
                                  vzctl_version="4.9.4")

@@ -20,8 +20,7 @@ SHELLS = [shell for shell in ("dash", "busybox") if shutil.which(shell)]
 def lab(tmp_path_factory) -> Lab:
     instance = Lab(tmp_path_factory.mktemp("gate"))
     try:
-        master = instance.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
-        instance.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4, vzctl_version="4.9.4")
+        master, _ = instance.add_master_and_slave()
         master.add_container("601", conf=default_conf("601", cpus=2),
                              java=[JavaSpec(ports=[61616])])
         fake = master.dir / "real-vzmigrate"  # records what it was asked, moves nothing

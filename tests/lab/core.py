@@ -702,6 +702,13 @@ class Lab:
         with open(self.ssh_config, "a") as config:
             config.write(entry)
 
+    def add_master_and_slave(self) -> tuple[Node, Node]:
+        """The usual pair: ``master`` (2.6.24-12-pve, vzctl 3.0.24) and ``slave``
+        (2.6.32-042stab134.8, vzctl 4.9.4), 4 CPUs each."""
+        return (self.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24"),
+                self.add_node("slave", kernel="2.6.32-042stab134.8", cpus=4,
+                              vzctl_version="4.9.4"))
+
     def add_dead_alias(self, name: str) -> str:
         """An ssh_config alias for a 127.0.0.1 port where nothing listens."""
         _check_name("alias", name)
