@@ -203,19 +203,28 @@ def scan(inventory: Inventory, *, limit: str | None = None, forks: int = DEFAULT
     unreachable = tuple(node.reason if node.reason.startswith(f"{name}:") else
                         f"{name}: {node.reason}" for name, node in facts.items()
                         if isinstance(node, NodeFailure))
-    everything = [c for pair in results for c in pair.containers]
-    fleet = FleetSummary(
-        nodes=len(names), nodes_unreachable=len(unreachable), unreachable=unreachable,
-        pairs=len(results), containers=len(everything),
-        totals=dict(Counter(c.verdict.value for c in everything)),
-        plan=dict(Counter(e.action for pair in results for e in pair.plan)))
     errors = [f"{pair.source.host} -> {pair.target.host}: {error}"
               for pair in results for error in pair.errors]
     notes = [f"{len(unreachable)} of {len(names)} node(s) could not be read: their pairs are "
              "unknown"] if unreachable else []
-    report = build_report("scan", policy.policy.value, everything, source=None, target=None,
+    return _fleet_report(policy.policy.value, tuple(results), len(names), unreachable,
+                         errors, notes)
+
+
+def _fleet_report(policy: str, pairs: tuple[PairResult, ...], nodes: int,
+                  unreachable: tuple[str, ...], errors: list[str],
+                  notes: list[str]) -> Report:
+    """One fleet's report (a scan's, or merged shards'): totals, verdict and exit code
+    computed from its pairs."""
+    everything = [c for pair in pairs for c in pair.containers]
+    fleet = FleetSummary(
+        nodes=nodes, nodes_unreachable=len(unreachable), unreachable=unreachable,
+        pairs=len(pairs), containers=len(everything),
+        totals=dict(Counter(c.verdict.value for c in everything)),
+        plan=dict(Counter(e.action for pair in pairs for e in pair.plan)))
+    report = build_report("scan", policy, everything, source=None, target=None,
                           errors=errors, notes=notes, complete=not errors)
-    return replace(report, containers=(), pairs=tuple(results), fleet=fleet)
+    return replace(report, containers=(), pairs=pairs, fleet=fleet)
 
 
 def _judge(pair: Pair, facts: dict[str, NodeResult], policy: PolicyConfig,
@@ -287,17 +296,10 @@ def merge(reports: list[tuple[str, Report]]) -> Report:
         for line in (report.fleet.unreachable if report.fleet else ()):
             name = next((n for n in nodes if line.startswith(f"{n}: ")), line)  # IPv6 too
             by_node.setdefault(name, line)
-    unreachable = tuple(by_node.values())
-    everything = [c for pair in pairs for c in pair.containers]
     errors = list(dict.fromkeys(e for _, report in reports for e in report.errors))
     notes = [*dict.fromkeys(n for _, report in reports for n in report.notes),
              f"merged from {len(reports)} scan reports: {', '.join(n for n, _ in reports)}"]
-    fleet = FleetSummary(
-        nodes=len(nodes), nodes_unreachable=len(unreachable), unreachable=unreachable,
-        pairs=len(pairs), containers=len(everything),
-        totals=dict(Counter(c.verdict.value for c in everything)),
-        plan=dict(Counter(e.action for pair in pairs for e in pair.plan)))
-    report = build_report("scan", policies.pop(), everything, source=None, target=None,
-                          errors=errors, notes=notes, complete=not errors)
+    merged = _fleet_report(policies.pop(), pairs, len(nodes), tuple(by_node.values()),
+                           errors, notes)
     oldest = min(report.generated_at for _, report in reports)  # the fleet is as old as this
-    return replace(report, containers=(), pairs=pairs, fleet=fleet, generated_at=oldest)
+    return replace(merged, generated_at=oldest)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from havengate.model import PairResult, Report
+from havengate.model import NodeSummary, PairResult, Report
 
 _METRICS = (
     ("havengate_container_verdict", "The gate's verdict for a container moving from node to "
@@ -59,8 +59,6 @@ def render_prometheus(report: Report) -> str:
 
 def _as_pair(report: Report) -> PairResult:
     """A check (one source, one target) seen as a fleet of one pair."""
-    from havengate.model import NodeSummary
-
     unnamed = NodeSummary("-", None, None, None, None, None)
     return PairResult(source=report.source or unnamed, target=report.target or unnamed,
                       planned=False, verdict=report.verdict, containers=report.containers,

@@ -250,7 +250,8 @@ class SshTransport:
                 if left <= 0:
                     raise TransportError(self.name, f"command timed out after {timeout:g} s "
                                          f"on {self._describe()}")
-                # EOF read before the data: what came before it is in the buffer by then
+                # EOF read before the data: every byte of both streams precedes it, so when
+                # both buffers are then found empty nothing is left to read
                 ended = channel.eof_received or channel.closed
                 while channel.recv_stderr_ready():
                     errors.append(err.decode(channel.recv_stderr(65536)))
@@ -263,14 +264,6 @@ class SshTransport:
                 if ended:
                     break
                 poller.poll(min(1000, max(1, int(left * 1000))))
-            while channel.recv_ready() or channel.recv_stderr_ready():  # nothing left behind
-                if channel.recv_ready():
-                    text = out.decode(channel.recv(65536))
-                    said.append(text)
-                    if writer is not None:
-                        writer.write(text)
-                if channel.recv_stderr_ready():
-                    errors.append(err.decode(channel.recv_stderr(65536)))
             exited = self._exit_status(channel, deadline, timeout)
         except (paramiko.SSHException, OSError) as exc:
             raise TransportError(self.name, f"connection to {self._describe()} broke: {exc}",
