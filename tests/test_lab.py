@@ -12,12 +12,13 @@ import re
 import shlex
 import signal
 import socket
+import sys
 import time
 
 import paramiko
 import pytest
 from lab import JavaSpec, Lab, LabError, default_conf, port_accepts
-from lab.core import _processes_with_token
+from lab.core import FAKEVZ, _processes_with_token
 from lab.fixtures import lab  # noqa: F401 - the fixture, found by name
 
 OLD = {"kernel": "2.6.24-12-pve", "cpus": 4, "vzctl_version": "3.0.24"}
@@ -355,6 +356,45 @@ def test_commands_are_logged_in_order(lab: Lab) -> None:  # noqa: F811
         ["vzlist", "-a", "-H", "-o", "ctid"],
         ["vzctl", "exec2", "101", "echo hi there"],
     ]
+
+
+def test_the_shims_sh_answers_are_fakevz_answers(lab: Lab) -> None:  # noqa: F811
+    """shim.sh answers a probe's usual calls without Python: same output, status and log
+    line as fakevz.py; with Python taken away those still work and nothing else does."""
+    node = lab.add_node("master", **OLD)
+    node.add_container("101")
+    node.add_container("102", running=False)
+    awkward = 'printf "%s|" "$PWD" "$HOME" "$TERM"; echo "a\\b \'q\' \t"\necho done'
+    calls = [
+        ["uname", "-r"], ["uname", "-n"], ["nproc"], ["vzctl", "--version"],
+        ["vzctl", "exec2", "101", awkward], ["vzctl", "exec2", "101", "exit 3"],
+    ]
+    slow = [["vzctl", "exec2", "102", "true"], ["vzctl", "exec2", "101", "-"],
+            ["vzctl", "exec2", "101", "echo é"], ["uname", "-a"], ["vzlist", "-H", "-o", "ctid"]]
+    no_python = node.dir / "no-python"
+    no_python.mkdir()
+    for tool in ("uname", "nproc", "vzctl", "vzlist"):  # the wrappers, with no Python to run
+        text = (node.dir / "bin" / tool).read_text()
+        (no_python / tool).write_text(re.sub(r"(?m)^python=.*$", "python=/nonexistent/python", text))
+        (no_python / tool).chmod(0o755)
+    for argv in calls + slow:
+        before = len(node.commands())
+        shim = node.run([str(node.dir / "bin" / argv[0]), *argv[1:]])
+        logged = node.commands()[before:]
+        python = node.run([sys.executable, "-I", "-S", str(FAKEVZ), str(node.dir), *argv])
+        assert (shim.returncode, shim.stdout, shim.stderr) == (
+            python.returncode, python.stdout, python.stderr), argv
+        assert logged == [argv] == node.commands()[-1:], argv
+        without = node.run([str(no_python / argv[0]), *argv[1:]])
+        if argv in calls:
+            assert (without.returncode, without.stdout) == (shim.returncode, shim.stdout), argv
+        else:
+            assert without.returncode == 127, argv
+    assert node.run([str(node.dir / "bin" / "vzctl"), "exec2", "101", awkward]).stdout == (
+        b"/|/|linux|a\\b 'q' \t\ndone\n")
+    node.stop_container("101")  # a stopped container: the sh path steps aside
+    assert node.run([str(no_python / "vzctl"), "exec2", "101", "true"]).returncode == 127
+    assert node.run([str(node.dir / "bin" / "vzctl"), "exec2", "101", "true"]).returncode == 31
 
 
 def test_close_stops_everything_and_is_idempotent(tmp_path) -> None:

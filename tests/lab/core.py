@@ -35,6 +35,7 @@ from .fakevz import JavaSpec
 
 LAB_DIR = Path(__file__).resolve().parent
 FAKEVZ = LAB_DIR / "fakevz.py"
+SHIM = LAB_DIR / "shim.sh"
 HOLDER = LAB_DIR / "holder.py"
 JAVA_SOURCE = LAB_DIR / "java" / "LabServer.java"
 SHIMS = ("uname", "nproc", "vzctl", "vzlist", "vzmigrate", "fakevz-lab")
@@ -55,6 +56,15 @@ class LabError(RuntimeError):
 
 def _python() -> str:
     return sys.executable
+
+
+# fakevz.py imported, not run as a script: its compiled form is cached between calls
+# (shim.sh starts it the same way).
+FAKEVZ_MODULE = (
+    _python(), "-I", "-S", "-c",
+    "import sys; sys.path.insert(0, sys.argv[1]); import fakevz; sys.exit(fakevz.main(sys.argv[2:]))",
+    str(LAB_DIR),
+)
 
 
 def _run(argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -311,8 +321,23 @@ class Node:
 
     def _write_shims(self) -> None:
         """``<node>/bin``: the fakevz wrappers, and a getconf that counts the node's CPUs."""
-        fakevz_argv = [_python(), "-I", "-S", str(FAKEVZ), str(self.dir)]
-        scripts = {tool: f'#!/bin/sh\nexec {shlex.join([*fakevz_argv, tool])} "$@"\n' for tool in SHIMS}
+        settings = {
+            "node": str(self.dir),
+            "kernel": self.kernel,
+            "real_release": os.uname().release,
+            "cpus": str(self.cpus),
+            "vzctl_text": self.vzctl_version,
+            "path_tail": str(self.lab.sysbin),
+            "token": self.lab.token,
+            "python": _python(),
+            "lab": str(LAB_DIR),
+        }
+        head = "".join(f"{key}={shlex.quote(value)}\n" for key, value in settings.items())
+        scripts = {
+            tool: f"#!/bin/sh\n# lab: {tool} of node {self.name} (see shim.sh)\ntool={tool}\n{head}"
+            f". {shlex.quote(str(SHIM))}\n"
+            for tool in SHIMS
+        }
         scripts["getconf"] = (
             "#!/bin/sh\n# lab: processor counts of the node\n"
             f'case "$1" in _NPROCESSORS_ONLN|_NPROCESSORS_CONF) echo {self.cpus}; exit 0;; esac\n'
@@ -476,7 +501,7 @@ class Node:
     def _lab_op(
         self, *args: str, input: bytes = b"", check: bool = True
     ) -> subprocess.CompletedProcess[bytes]:
-        argv = [_python(), "-I", "-S", str(FAKEVZ), str(self.dir), "fakevz-lab", *args]
+        argv = [*FAKEVZ_MODULE, str(self.dir), "fakevz-lab", *args]
         result = self.run(argv, input=input, timeout=60)
         if check and result.returncode != 0:
             raise LabError(

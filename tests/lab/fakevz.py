@@ -567,6 +567,26 @@ class FakeNode:
             tmp = self.root / "state.json.tmp"
             tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
             os.replace(tmp, self.root / "state.json")
+            self.write_pid1_files(state)
+
+    def write_pid1_files(self, state: dict) -> None:
+        """``ct/CTID/pid1`` ("PID START") for each container the state has running, and
+        none for the others: what shim.sh's exec2 reads, sh having no JSON parser."""
+        running = {ctid: entry for ctid, entry in state.get("containers", {}).items()
+                   if entry.get("pid1") and entry.get("pid1_start")}
+        for path in (self.root / "ct").glob("*/pid1"):
+            if path.parent.name not in running:
+                path.unlink(missing_ok=True)
+        for ctid, entry in running.items():
+            path = self.ct_dir(ctid) / "pid1"
+            text = f"{entry['pid1']} {entry['pid1_start']}\n"
+            with contextlib.suppress(FileNotFoundError):
+                if path.read_text() == text:
+                    continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name("pid1.tmp")
+            tmp.write_text(text)
+            os.replace(tmp, path)
 
     def read_state(self) -> dict:
         try:
