@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
+from lab.fixtures import lab  # noqa: F401 - the fixture, found by name
 
 from havengate.errors import ProbeError, UsageError
 from havengate.facts.model import KernelFamily
@@ -120,3 +123,56 @@ def test_a_container_whose_probe_died_is_unknown_never_left_out(tmp_path, shell)
     confs = {c.ctid: c.conf for c in facts.containers}
     assert isinstance(confs["102"], Unknown) and "left no output" in confs["102"].reason
     assert all(confs[c].values["CPUS"] == "2" for c in ctids if c != "102")
+
+
+def test_inside_a_container_the_batched_look_finds_what_a_look_at_each_process_finds(
+        lab, tmp_path, monkeypatch):  # noqa: F811
+    """One grep and one find name a container's possible JVMs; they must find every one the
+    look at each process finds: Java under another argv[0], a jsvc in a folder whose name
+    has a newline, a program merely named like Java, a non-Java listener, 40 others."""
+    import secrets
+
+    from lab import JavaSpec, ServiceSpec
+
+    from havengate.facts import probe
+
+    node = lab.add_node("master", kernel="2.6.24-12-pve", cpus=4, vzctl_version="3.0.24")
+    ct = node.add_container("101", ip="10.200.14.101", java=[JavaSpec(ports=[8161])],
+                            services=[ServiceSpec("nginx", [80])])
+    assert ct.wait_listening(8161) and ct.wait_listening(80)
+    odd = tmp_path / "odd\ndir"
+    odd.mkdir()
+    programs = {"java": tmp_path / "java", "jsvc": odd / "jsvc"}
+    for path in programs.values():
+        path.write_bytes(Path("/bin/sleep").read_bytes())
+        path.chmod(0o755)
+    def start(command: str) -> str:  # in the background, holding nothing of the session
+        return f"setsid bash -c {shlex.quote(command)} </dev/null >/dev/null 2>&1 &\n"
+
+    script = "".join([
+        start(f"exec -a daemon {shlex.quote(str(programs['java']))} 600"),
+        start(f"exec -a svc {shlex.quote(str(programs['jsvc']))} 600"),
+        start("exec -a javaish-name sleep 600"),
+        *(start("sleep 600") for _ in range(40)),
+    ])
+    assert node.run([str(node.dir / "bin" / "vzctl"), "exec2", "101", script]).returncode == 0
+
+    def look(script_text: str):
+        monkeypatch.setattr(probe, "probe_script", lambda: script_text)
+        nonce = secrets.token_hex(16)
+        result = lab.ssh("master", probe.probe_command(nonce, probe.Mode.FULL), timeout=60)
+        (container,) = probe.parse_probe_output(result.stdout, nonce, "master", "t").containers
+        return container
+
+    text = probe.probe_script()
+    assert text.count("\nall=1\nif ") == 1
+    batched = look(text)
+    one_by_one = look(text.replace("\nall=1\nif ", "\nall=1\nif false && "))
+    assert batched.java_processes == one_by_one.java_processes
+    assert batched.listening == one_by_one.listening
+    found = {(p.argv[0], p.argv[-1]) for p in batched.java_processes}
+    assert ("daemon", "600") in found and ("svc", "600") in found  # Java by its executable
+    assert len(batched.java_processes) == 3  # the lab's JVM, and those two
+    assert not any("javaish" in p.argv[0] for p in batched.java_processes)
+    owners = {(port.port, port.program, port.java) for port in batched.listening}
+    assert {(8161, "java", True), (80, "nginx", False)} <= owners

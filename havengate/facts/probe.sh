@@ -142,26 +142,49 @@ scan_private() {
 # names and argv travel as hex, and each part header is a fixed word.
 inner=$(cat <<'INNER'
 hex() { od -An -tx1 -v | tr -d ' \n'; }
+sockets() { ls -l "$1/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' '; }
+sock_part() {  # PID SOCKETS: a program that is not Java, named by its stat line
+    stat=""; read -r stat 2>/dev/null <"/proc/$1/stat"
+    echo "@@ct sock $1"; printf '%s' "$stat" | hex; echo; echo "$2"
+}
 echo "@@ct cpus"; nproc 2>/dev/null || getconf _NPROCESSORS_ONLN
 if [ -r /proc/self/stat ]; then echo "@@ct procfs"; fi
+# A container runs tens of programs: with GNU grep and find, one grep (command lines) and
+# one find (executables; -lname matches a link's whole target) name every process that
+# may be Java, and one find lists every socket, instead of a few commands per process.
+# Other tools (busybox) fail the test below: then every process is looked at in turn.
+all=1
+if [ "$(printf 'x\000java\n' | grep -l -a -E 'java|jsvc' 2>/dev/null)" = "(standard input)" ] &&
+    [ "$(find /proc/self/exe -maxdepth 0 -lname '*' -printf '%h' 2>/dev/null)" = /proc/self ]; then
+    all=""
+    maybe=" $( { grep -l -a -E 'java|jsvc' /proc/[0-9]*/cmdline
+        find /proc/[0-9]*/exe -maxdepth 0 \( -lname '*java*' -o -lname '*jsvc*' \) -print
+    } 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/.*$|\1|p' | tr '\n' ' ') "
+fi
+javas=" "
 for d in /proc/[0-9]*; do
     pid=${d#/proc/}
+    [ "$pid" = "$$" ] && continue  # this script's own shell
+    if [ -z "$all" ]; then
+        case $maybe in *" $pid "*) ;; *) continue ;; esac
+    fi
     exe=$(readlink "$d/exe" 2>/dev/null)
     head=$(tr '\000\n' '  ' <"$d/cmdline" 2>/dev/null)
     case "$head $exe" in
         *java*|*jsvc*) ;;
         *)  # any other program: its sockets, so every listening port has an owner's name
-            socks=$(ls -l "$d/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' ')
-            [ -n "$socks" ] || continue
-            stat=""; read -r stat 2>/dev/null <"$d/stat"
-            echo "@@ct sock $pid"; printf '%s' "$stat" | hex; echo; echo "$socks"
+            if [ -n "$all" ]; then
+                socks=$(sockets "$d")
+                [ -z "$socks" ] || sock_part "$pid" "$socks"
+            fi
             continue ;;
     esac
+    javas="$javas$pid "
     echo "@@ct proc $pid"
     printf '%s' "$exe" | hex; echo
     hex <"$d/cmdline"; echo
     hex <"$d/environ" 2>/dev/null; echo
-    ls -l "$d/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' '; echo
+    sockets "$d"; echo
     [ -n "${diag:-}" ] || continue
     # verify: how long it has lived, and what each thread is doing (bash builtins only)
     echo "@@ct threads $pid"
@@ -177,6 +200,18 @@ for d in /proc/[0-9]*; do
         echo "${t##*/} ${wchan:-0} ${vcs:-0} $tstat"
     done
 done
+if [ -z "$all" ]; then  # "PID INODE" per socket, a process's together: one part each
+    { find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 -lname 'socket:\[*' -printf '%h %l\n' \
+        2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/fd socket:\[\([0-9]*\)\]$|\1 \2|p'; echo; } |
+    { last=""; list=""
+        while read -r pid inode; do
+            if [ "$pid" != "$last" ]; then
+                case "$javas$$ " in *" $last "*) ;; *) [ -z "$last" ] || sock_part "$last" "$list" ;; esac
+                last=$pid; list=""
+            fi
+            list="$list$inode "
+        done; }
+fi
 echo "@@ct tcp"; cat /proc/net/tcp || echo "@@ct tcp-unreadable"
 if [ -e /proc/net/tcp6 ]; then
     echo "@@ct tcp6"; cat /proc/net/tcp6 || echo "@@ct tcp-unreadable"
