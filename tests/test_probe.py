@@ -176,3 +176,40 @@ def test_inside_a_container_the_batched_look_finds_what_a_look_at_each_process_f
     assert not any("javaish" in p.argv[0] for p in batched.java_processes)
     owners = {(port.port, port.program, port.java) for port in batched.listening}
     assert {(8161, "java", True), (80, "nginx", False)} <= owners
+
+
+def test_the_private_area_scan_names_each_init_script_that_runs_java(tmp_path):
+    """One grep reads every init script: those naming java or jsvc as a word are named,
+    javascript and symlinks are not, nor are names past the init folders."""
+    import re
+
+    from havengate.facts.probe import probe_script
+
+    scan = re.search(r"scan=\$\(cat <<'SCAN'\n(.*?)\nSCAN\n", probe_script(), re.S).group(1)
+    root = tmp_path / "private"
+    files = {
+        "etc/init.d/activemq": "#!/bin/sh\nexec /usr/bin/java -jar run.jar\n",
+        "etc/init.d/tomcat daemon": "JSVC=/usr/bin/jsvc\n$JSVC -user tomcat\n",
+        "etc/init.d/web": "#!/bin/sh\n# javascript bundles, nothing else\n",
+        "etc/rc.local": "cd /opt/app && java -cp app.jar Main &\n",
+        "etc/systemd/system/app.service": "[Service]\nExecStart=/opt/jdk/bin/java -jar a.jar\n",
+        "etc/supervisor/conf.d/worker.conf": "command=/usr/bin/python worker.py\n",
+        "etc/default/java-thing": "java\n",  # not an init folder
+        "usr/lib/jvm/jdk/bin/java": "",
+        "opt/app/bin/jsvc": "",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    for number in range(60):  # tens of init scripts, one grep
+        (root / f"etc/init.d/other{number:02d}").write_text("#!/bin/sh\necho ok\n")
+    (root / "etc/init.d/linked").symlink_to(root / "etc/init.d/activemq")
+    (root / "bin").mkdir()
+    result = subprocess.run(["sh", "-c", scan, "havengate-scan", str(root)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.splitlines()) == [
+        "init etc/init.d/activemq", "init etc/init.d/tomcat daemon", "init etc/rc.local",
+        "init etc/systemd/system/app.service",
+        "path opt/app/bin/jsvc", "path usr/lib/jvm", "path usr/lib/jvm/jdk/bin/java",
+    ]

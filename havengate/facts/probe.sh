@@ -119,11 +119,10 @@ done
 # The step timeout bounds the time; hitting it makes the files unknown, never "none".
 find -P usr opt srv \( -name java -o -name jsvc \) \( -type f -o -type l \) \
     2>/dev/null | sed 's/^/path /'
-find -P etc/init.d etc/init etc/rc.local etc/systemd/system etc/supervisor \
-    -type f 2>/dev/null >"$2"
-while IFS= read -r file; do
-    grep -qsE '(^|[^A-Za-z0-9_])(java|jsvc)([^A-Za-z0-9_]|$)' "$file" && echo "init $file"
-done <"$2"
+# Init scripts naming java or jsvc: one grep for all of them (a container has tens).
+find -P etc/init.d etc/init etc/rc.local etc/systemd/system etc/supervisor -type f \
+    -exec grep -lsE '(^|[^A-Za-z0-9_])(java|jsvc)([^A-Za-z0-9_]|$)' {} + 2>/dev/null |
+    sed 's/^/init /'
 exit 0
 SCAN
 )
@@ -135,7 +134,7 @@ scan_private() {
         *) echo "VE_PRIVATE of CT $1 is '$private', not an absolute path" >&2; return 2 ;;
     esac
     echo "private $private"
-    limited sh -c "$scan" havengate-scan "$private" "$ctdir/initfiles"
+    limited sh -c "$scan" havengate-scan "$private"
 }
 
 # Run inside a container by `vzctl exec2` (bash -c). What a container prints is untrusted:
@@ -153,12 +152,13 @@ if [ -r /proc/self/stat ]; then echo "@@ct procfs"; fi
 # one find (executables; -lname matches a link's whole target) name every process that
 # may be Java, and one find lists every socket, instead of a few commands per process.
 # Other tools (busybox) fail the test below: then every process is looked at in turn.
+# find never follows a link here (-P), so /proc/PID/exe and /proc/PID/fd/N are read as links.
 all=1
 if [ "$(printf 'x\000java\n' | grep -l -a -E 'java|jsvc' 2>/dev/null)" = "(standard input)" ] &&
-    [ "$(find /proc/self/exe -maxdepth 0 -lname '*' -printf '%h' 2>/dev/null)" = /proc/self ]; then
+    [ "$(find /proc/self/exe -lname '*' -printf '%h' 2>/dev/null)" = /proc/self ]; then
     all=""
     maybe=" $( { grep -l -a -E 'java|jsvc' /proc/[0-9]*/cmdline
-        find /proc/[0-9]*/exe -maxdepth 0 \( -lname '*java*' -o -lname '*jsvc*' \) -print
+        find /proc/[0-9]*/exe \( -lname '*java*' -o -lname '*jsvc*' \) -print
     } 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/.*$|\1|p' | tr '\n' ' ') "
 fi
 javas=" "
@@ -201,7 +201,7 @@ for d in /proc/[0-9]*; do
     done
 done
 if [ -z "$all" ]; then  # "PID INODE" per socket, a process's together: one part each
-    { find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 -lname 'socket:\[*' -printf '%h %l\n' \
+    { find /proc/[0-9]*/fd -lname 'socket:\[*' -printf '%h %l\n' \
         2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/fd socket:\[\([0-9]*\)\]$|\1 \2|p'; echo; } |
     { last=""; list=""
         while read -r pid inode; do
