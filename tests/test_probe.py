@@ -129,7 +129,8 @@ def test_inside_a_container_the_batched_look_finds_what_a_look_at_each_process_f
         lab, tmp_path, monkeypatch):  # noqa: F811
     """One grep and one find name a container's possible JVMs; they must find every one the
     look at each process finds: Java under another argv[0], a jsvc in a folder whose name
-    has a newline, a program merely named like Java, a non-Java listener, 40 others."""
+    has a newline, a program whose argv[0] alone says java, one merely named like Java, a
+    non-Java listener, 40 others."""
     import secrets
 
     from lab import JavaSpec, ServiceSpec
@@ -153,6 +154,7 @@ def test_inside_a_container_the_batched_look_finds_what_a_look_at_each_process_f
         start(f"exec -a daemon {shlex.quote(str(programs['java']))} 600"),
         start(f"exec -a svc {shlex.quote(str(programs['jsvc']))} 600"),
         start("exec -a javaish-name sleep 600"),
+        start("exec -a /opt/jre/bin/java sleep 600"),  # Java by its argv[0] only
         *(start("sleep 600") for _ in range(40)),
     ])
     assert node.run([str(node.dir / "bin" / "vzctl"), "exec2", "101", script]).returncode == 0
@@ -165,14 +167,20 @@ def test_inside_a_container_the_batched_look_finds_what_a_look_at_each_process_f
         return container
 
     text = probe.probe_script()
-    assert text.count("\nall=1\nif ") == 1
     batched = look(text)
-    one_by_one = look(text.replace("\nall=1\nif ", "\nall=1\nif false && "))
-    assert batched.java_processes == one_by_one.java_processes
-    assert batched.listening == one_by_one.listening
+    # each batched command failing as it would on a node (an argument list too long, no
+    # fork left, a busybox find): the container is then looked at process by process
+    for broken, failing in (("grep -l -a -E 'java|jsvc' /proc", "grep --no-such-option /proc"),
+                            ("-lname '*java*'", "-no-such-test '*java*'"),
+                            ("-lname 'socket:", "-no-such-test 'socket:")):
+        assert text.count(broken) == 1, broken
+        one_by_one = look(text.replace(broken, failing))
+        assert one_by_one.java_processes == batched.java_processes, failing
+        assert one_by_one.listening == batched.listening, failing
     found = {(p.argv[0], p.argv[-1]) for p in batched.java_processes}
     assert ("daemon", "600") in found and ("svc", "600") in found  # Java by its executable
-    assert len(batched.java_processes) == 3  # the lab's JVM, and those two
+    assert ("/opt/jre/bin/java", "600") in found
+    assert len(batched.java_processes) == 4  # the lab's JVM, and those three
     assert not any("javaish" in p.argv[0] for p in batched.java_processes)
     owners = {(port.port, port.program, port.java) for port in batched.listening}
     assert {(8161, "java", True), (80, "nginx", False)} <= owners
@@ -205,11 +213,25 @@ def test_the_private_area_scan_names_each_init_script_that_runs_java(tmp_path):
         (root / f"etc/init.d/other{number:02d}").write_text("#!/bin/sh\necho ok\n")
     (root / "etc/init.d/linked").symlink_to(root / "etc/init.d/activemq")
     (root / "bin").mkdir()
-    result = subprocess.run(["sh", "-c", scan, "havengate-scan", str(root)],
-                            capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    assert sorted(result.stdout.splitlines()) == [
+    # CentOS: etc/init.d and etc/rc.local are links into etc/rc.d, never followed
+    centos_root = tmp_path / "centos"
+    for name, text in {"etc/rc.d/init.d/tomcat6": "JAVA_HOME=/usr/lib/jvm/jre\n$JAVA_HOME/bin/java &\n",
+                       "etc/rc.d/rc.local": "/opt/jre/bin/java -jar /srv/app.jar &\n"}.items():
+        (centos_root / name).parent.mkdir(parents=True, exist_ok=True)
+        (centos_root / name).write_text(text)
+    (centos_root / "usr").mkdir()
+    (centos_root / "etc/init.d").symlink_to("rc.d/init.d")
+    (centos_root / "etc/rc.local").symlink_to("rc.d/rc.local")
+
+    def scan_of(private: Path) -> list[str]:
+        result = subprocess.run(["sh", "-c", scan, "havengate-scan", str(private)],
+                                capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        return sorted(result.stdout.splitlines())
+
+    assert scan_of(root) == [
         "init etc/init.d/activemq", "init etc/init.d/tomcat daemon", "init etc/rc.local",
         "init etc/systemd/system/app.service",
         "path opt/app/bin/jsvc", "path usr/lib/jvm", "path usr/lib/jvm/jdk/bin/java",
     ]
+    assert scan_of(centos_root) == ["init etc/rc.d/init.d/tomcat6", "init etc/rc.d/rc.local"]

@@ -120,7 +120,9 @@ done
 find -P usr opt srv \( -name java -o -name jsvc \) \( -type f -o -type l \) \
     2>/dev/null | sed 's/^/path /'
 # Init scripts naming java or jsvc: one grep for all of them (a container has tens).
-find -P etc/init.d etc/init etc/rc.local etc/systemd/system etc/supervisor -type f \
+# CentOS keeps them in etc/rc.d (its etc/init.d and etc/rc.local are links: not followed).
+find -P etc/init.d etc/rc.d/init.d etc/init etc/rc.local etc/rc.d/rc.local \
+    etc/systemd/system etc/supervisor -type f \
     -exec grep -lsE '(^|[^A-Za-z0-9_])(java|jsvc)([^A-Za-z0-9_]|$)' {} + 2>/dev/null |
     sed 's/^/init /'
 exit 0
@@ -148,37 +150,34 @@ sock_part() {  # PID SOCKETS: a program that is not Java, named by its stat line
 }
 echo "@@ct cpus"; nproc 2>/dev/null || getconf _NPROCESSORS_ONLN
 if [ -r /proc/self/stat ]; then echo "@@ct procfs"; fi
-# A container runs tens of programs: with GNU grep and find, one grep (command lines) and
-# one find (executables; -lname matches a link's whole target) name every process that
-# may be Java, and one find lists every socket, instead of a few commands per process.
-# Other tools (busybox) fail the test below: then every process is looked at in turn.
-# find never follows a link here (-P), so /proc/PID/exe and /proc/PID/fd/N are read as links.
-all=1
-if [ "$(printf 'x\000java\n' | grep -l -a -E 'java|jsvc' 2>/dev/null)" = "(standard input)" ] &&
-    [ "$(find /proc/self/exe -lname '*' -printf '%h' 2>/dev/null)" = /proc/self ]; then
-    all=""
-    maybe=" $( { grep -l -a -E 'java|jsvc' /proc/[0-9]*/cmdline
-        find /proc/[0-9]*/exe \( -lname '*java*' -o -lname '*jsvc*' \) -print
-    } 2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/.*$|\1|p' | tr '\n' ' ') "
-fi
-javas=" "
+LC_ALL=C
+export LC_ALL
+nl='
+'
+# A container runs tens of programs: one grep (command lines) and one find (executables;
+# -lname matches a link's whole target) name every process that may be Java, and one
+# find lists every socket, instead of a few commands per process. Each must prove it read
+# its whole list: grep reads "-" last, find /proc/self/... last. One that did not (an
+# argument list too long on an old kernel, no process left to fork, busybox's find) has
+# every process looked at in turn. find never follows a link here (-P).
+found=$( { printf 'java\n' | grep -l -a -E 'java|jsvc' /proc/[0-9]*/cmdline -
+    find /proc/[0-9]*/exe /proc/self/exe \( -lname '*java*' -o -lname '*jsvc*' \
+        -o -path /proc/self/exe \) -print
+    } 2>/dev/null)
+all=""
+case "$nl$found$nl" in *"$nl(standard input)$nl"*) ;; *) all=1 ;; esac
+case "$nl$found" in *"$nl/proc/self/exe") ;; *) all=1 ;; esac
+maybe=" $(printf '%s\n' "$found" | sed -n 's|^/proc/\([0-9]*\)/.*$|\1|p' | tr '\n' ' ') "
+javas=" $$ "  # this script's own shell (its command line names java) is never the JVM
 for d in /proc/[0-9]*; do
     pid=${d#/proc/}
-    [ "$pid" = "$$" ] && continue  # this script's own shell
+    case $javas in *" $pid "*) continue ;; esac
     if [ -z "$all" ]; then
         case $maybe in *" $pid "*) ;; *) continue ;; esac
     fi
     exe=$(readlink "$d/exe" 2>/dev/null)
     head=$(tr '\000\n' '  ' <"$d/cmdline" 2>/dev/null)
-    case "$head $exe" in
-        *java*|*jsvc*) ;;
-        *)  # any other program: its sockets, so every listening port has an owner's name
-            if [ -n "$all" ]; then
-                socks=$(sockets "$d")
-                [ -z "$socks" ] || sock_part "$pid" "$socks"
-            fi
-            continue ;;
-    esac
+    case "$head $exe" in *java*|*jsvc*) ;; *) continue ;; esac
     javas="$javas$pid "
     echo "@@ct proc $pid"
     printf '%s' "$exe" | hex; echo
@@ -200,18 +199,30 @@ for d in /proc/[0-9]*; do
         echo "${t##*/} ${wchan:-0} ${vcs:-0} $tstat"
     done
 done
-if [ -z "$all" ]; then  # "PID INODE" per socket, a process's together: one part each
-    { find /proc/[0-9]*/fd -lname 'socket:\[*' -printf '%h %l\n' \
-        2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/fd socket:\[\([0-9]*\)\]$|\1 \2|p'; echo; } |
-    { last=""; list=""
-        while read -r pid inode; do
-            if [ "$pid" != "$last" ]; then
-                case "$javas$$ " in *" $last "*) ;; *) [ -z "$last" ] || sock_part "$last" "$list" ;; esac
-                last=$pid; list=""
-            fi
-            list="$list$inode "
-        done; }
-fi
+# Every other program with a socket, so every listening port has an owner's name.
+socks=""
+[ -n "$all" ] || socks=$(find /proc/[0-9]*/fd /proc/self/fd \( -path /proc/self/fd \
+    -printf 'end\n' \) -o -lname 'socket:\[*' -printf '%h %l\n' 2>/dev/null)
+case "$nl$socks$nl" in
+    *"${nl}end$nl"*)  # "PID INODE" per socket, a process's together: one part each
+        { printf '%s\n' "$socks" |
+            sed -n 's|^/proc/\([0-9]*\)/fd socket:\[\([0-9]*\)\]$|\1 \2|p'; echo; } |
+        { last=""; list=""
+            while read -r pid inode; do
+                if [ "$pid" != "$last" ]; then
+                    case $javas in *" $last "*) ;; *) [ -z "$last" ] || sock_part "$last" "$list" ;; esac
+                    last=$pid; list=""
+                fi
+                list="$list$inode "
+            done; } ;;
+    *)
+        for d in /proc/[0-9]*; do
+            pid=${d#/proc/}
+            case $javas in *" $pid "*) continue ;; esac
+            socks=$(sockets "$d")
+            [ -z "$socks" ] || sock_part "$pid" "$socks"
+        done ;;
+esac
 echo "@@ct tcp"; cat /proc/net/tcp || echo "@@ct tcp-unreadable"
 if [ -e /proc/net/tcp6 ]; then
     echo "@@ct tcp6"; cat /proc/net/tcp6 || echo "@@ct tcp-unreadable"
@@ -239,7 +250,6 @@ section vzconf global_conf
 probe_container() {
     ctid=$1
     status=$2
-    touch -c "$tmp"  # a long probe's directory stays fresh: the sweep takes only stale ones
     ct_section "conf.$ctid" cat "/etc/vz/conf/$ctid.conf"  # all of it: vzctl reads all of it
     case $mode in
         full) ct_section "files.$ctid" scan_private "$ctid" ;;
@@ -265,6 +275,8 @@ while read -r ctid status hostname; do
     fi
     case " $probed " in *" $ctid "*) continue ;; esac
     probed="$probed $ctid"
+    # a long probe's directory stays fresh (the sweep takes only stale ones): once a batch
+    [ "$batch" -gt 0 ] || touch -c "$tmp"
     mkdir "$tmp/ct.$ctid" 2>/dev/null || continue  # its sections will say it failed
     (ctdir="$tmp/ct.$ctid"; probe_container "$ctid" "$status") </dev/null &
     workers="$workers $!"

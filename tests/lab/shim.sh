@@ -23,8 +23,8 @@ exec2_fast() {
     # Running, as FakeNode.is_running: PID 1 is alive and started when the state says.
     read -r pid start 2>/dev/null <"$node/ct/$ctid/pid1" || return
     read -r stat 2>/dev/null <"/proc/$pid/stat" || return
-    set -- ${stat##*) }  # fields 3 on: the start time is field 22
-    [ "${20:-}" = "$start" ] || return
+    set -- ${stat##*) }  # fields 3 on: the state, ..., the start time (field 22)
+    [ "$1" != Z ] && [ "${20:-}" = "$start" ] || return  # a zombie PID 1 is not running
     tab=$(printf '\t')
     case $command in *[!\ -~"$tab"'
 ']*) return ;; esac  # printable ASCII, tabs and newlines: the escapes json.dumps uses
