@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from runner import HAVENGATE
 
 from havengate.cli import main
 from havengate.documents import validate
@@ -17,7 +18,6 @@ from havengate.report import FORMATTERS
 EXAMPLES = Path(__file__).parent.parent / "examples"
 MASTER = EXAMPLES / "master-2.6.24.facts.json"
 SLAVE = EXAMPLES / "slave-2.6.32.facts.json"
-HAVENGATE = shutil.which("havengate") or "havengate"
 OFFLINE = ["--source-facts", str(MASTER), "--target-facts", str(SLAVE)]
 
 

@@ -5,16 +5,15 @@ proves it); the same command again skips what moved and verified."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from lab import JavaSpec, Lab, ServiceSpec, default_conf
+from runner import HAVENGATE
 
 from havengate.documents import validate
 
-HAVENGATE = shutil.which("havengate") or "havengate"
 PORT = 61616
 
 

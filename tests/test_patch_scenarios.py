@@ -7,18 +7,17 @@ whose `vzctl set --save` exits 0 without saving; slave: 2.6.32, vzctl 4.9.4 (vzc
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from lab import JavaSpec, Lab, default_conf
+from runner import HAVENGATE, havengate
 
 from havengate.act.patch import CRASH_ENV, CRASH_POINTS
 from havengate.act.plan import rewrite_conf
 from havengate.documents import validate
 
-HAVENGATE = shutil.which("havengate") or "havengate"
 PORT = 61616
 ODD_CONF = (
     "# Hand-edited; keep these comments\n"
@@ -39,15 +38,6 @@ def lab(tmp_path_factory) -> Lab:
         yield instance
     finally:
         instance.close()
-
-
-def havengate(lab: Lab, *args: str, env: dict[str, str] | None = None,
-              timeout: float = 120) -> subprocess.CompletedProcess:
-    import os
-
-    return subprocess.run([HAVENGATE, *args, "--ssh-config", str(lab.ssh_config)],
-                          capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
 
 
 def patch(lab: Lab, state: Path, ctid: str, host: str = "master", *extra: str,

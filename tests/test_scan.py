@@ -6,17 +6,16 @@ The same verdicts as `check` pair by pair, from an INI inventory and from the JS
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from lab import JavaSpec, Lab, ServiceSpec, default_conf
+from runner import HAVENGATE
 from test_junit_schema import junit_schema  # noqa: F401 - the fixture, found by name
 
 from havengate.documents import validate
 
-HAVENGATE = shutil.which("havengate") or "havengate"
 PORT = 61616
 PROFILE = "{'kernel': '2.6.32-042stab134.8', 'cpus': 8, 'vzctl': '4.0'}"
 

@@ -8,17 +8,16 @@ JVMs on real ports. Only the OpenVZ kernel and its tools are faked (tests/lab).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from lab import JavaSpec, Lab, default_conf
+from runner import HAVENGATE, havengate
 
 from havengate.documents import validate
 
 PORT = 61616
-HAVENGATE = shutil.which("havengate") or "havengate"
 
 # CTID: (CPUS, CPUMASK, Java flags or None for no Java, running, expected verdict)
 SCENARIOS = {
@@ -67,13 +66,6 @@ def _add_alias_with_unknown_key(lab: Lab, alias: str, port: int) -> None:
         config.write(f"\nHost {alias}\n  HostName 127.0.0.1\n  Port {port}\n  User root\n"
                      f"  IdentityFile {key}\n  UserKnownHostsFile {lab.known_hosts}\n"
                      "  IdentitiesOnly yes\n")
-
-
-def havengate(lab: Lab, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [HAVENGATE, *args, "--ssh-config", str(lab.ssh_config)],
-        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-    )
 
 
 def check_json(lab: Lab, tmp_path: Path, *args: str) -> tuple[int, dict, str]:

@@ -22,10 +22,10 @@ from pathlib import Path
 import paramiko
 import pytest
 from lab import Lab, default_conf
+from runner import HAVENGATE, havengate
 
 from havengate.act.patch import CRASH_ENV
 
-HAVENGATE = shutil.which("havengate") or "havengate"
 JAVA_FILES = {"usr/lib/jvm/java-6-openjdk/jre/bin/java": ""}
 MIB = 1024 * 1024
 
@@ -42,12 +42,6 @@ def lab(tmp_path_factory) -> Lab:
         yield instance
     finally:
         instance.close()
-
-
-def havengate(lab: Lab, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([HAVENGATE, *args, "--ssh-config", str(lab.ssh_config)],
-                          capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
 
 
 def check_json(lab: Lab, *args: str) -> tuple[int, dict]:

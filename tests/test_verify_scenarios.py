@@ -4,8 +4,6 @@ or exit; the full cycle check -> vzmigrate -> verify; and --remediate on the han
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from lab import JavaSpec, Lab, default_conf
+from runner import havengate
 
 from havengate.documents import validate
 from havengate.verify.expect import HttpCheck
 from havengate.verify.http import http_check
 
-HAVENGATE = shutil.which("havengate") or "havengate"
 PORT = 61616
 
 
@@ -31,12 +29,6 @@ def lab(tmp_path_factory) -> Lab:
         yield instance
     finally:
         instance.close()
-
-
-def havengate(lab: Lab, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([HAVENGATE, *args, "--ssh-config", str(lab.ssh_config)],
-                          capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
 
 
 def verify(lab: Lab, tmp_path: Path, *args: str) -> tuple[int, dict, str]:

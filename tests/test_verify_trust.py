@@ -9,17 +9,15 @@ Permanent errors (a changed host key, a node without vzctl) end verify at once.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from lab import JavaSpec, Lab, ServiceSpec, default_conf
+from runner import havengate
 
 from havengate.documents import validate
 
-HAVENGATE = shutil.which("havengate") or "havengate"
 PORT = 61616
 HUNG = {"411": 0.0, "412": 0.1, "413": 0.3}  # CTID -> share of a CPU its hung JVM keeps using
 SLOW, NGINX = "414", "415"
@@ -38,12 +36,6 @@ def lab(tmp_path_factory) -> Lab:
         yield instance
     finally:
         instance.close()
-
-
-def havengate(lab: Lab, *args: str, timeout: float = 200) -> subprocess.CompletedProcess:
-    return subprocess.run([HAVENGATE, *args, "--ssh-config", str(lab.ssh_config)],
-                          capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
 
 
 def verify_json(lab: Lab, state: Path, *args: str) -> tuple[int, dict, str]:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from lab import JavaSpec, Lab, default_conf
+from runner import HAVENGATE
 
-HAVENGATE = shutil.which("havengate") or "havengate"
 WRAPPER = Path(__file__).parent.parent / "hooks" / "vzmigrate"
 SHELLS = [shell for shell in ("dash", "busybox") if shutil.which(shell)]
 
