@@ -47,6 +47,7 @@ class InventoryHost:
     user: str | None  # likewise ansible_user, ansible_ssh_user
     groups: tuple[str, ...]  # ancestors, "all" and "ungrouped" included; sorted
     vars: Mapping[str, Any] = field(hash=False)  # all < parent < child groups < the host
+    identity_file: str | None = None  # ansible_private_key_file, ansible_ssh_private_key_file
 
 
 @dataclass(frozen=True)
@@ -269,7 +270,8 @@ class _Builder:
 def _host(name: str, groups: tuple[str, ...], merged: dict[str, Any], source: str) -> InventoryHost:
     found = {setting: (var, merged[var]) for setting, var in (
         ("address", "ansible_host"), ("address", "ansible_ssh_host"), ("port", "ansible_port"),
-        ("port", "ansible_ssh_port"), ("user", "ansible_user"), ("user", "ansible_ssh_user"))
+        ("port", "ansible_ssh_port"), ("user", "ansible_user"), ("user", "ansible_ssh_user"),
+        ("key", "ansible_private_key_file"), ("key", "ansible_ssh_private_key_file"))
         if merged.get(var) is not None}
     for var, value in found.values():
         if isinstance(value, str) and ("{{" in value or "{%" in value):
@@ -281,9 +283,10 @@ def _host(name: str, groups: tuple[str, ...], merged: dict[str, Any], source: st
         if not 0 < number < 65536:
             raise InventoryError(f"{source}: host {name!r}: ansible_port {port!r} is not a TCP port number")
         port = number
-    user = found.get("user", (None, None))[1]
+    user, key = found.get("user", (None, None))[1], found.get("key", (None, None))[1]
     return InventoryHost(name, str(found.get("address", (None, name))[1]), port,
-                         None if user is None else str(user), groups, MappingProxyType(merged))
+                         None if user is None else str(user), groups, MappingProxyType(merged),
+                         None if key is None else str(key))
 
 
 def load_inventory(path: Path) -> Inventory:

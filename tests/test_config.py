@@ -76,6 +76,8 @@ def test_json_is_read_the_same(tmp_path):
      r"config\.yaml:1: \$\.defaults: Additional properties .*'polcy'"),
     ("nodes:\n  master:\n    port: 70000\n", r"config\.yaml:3: \$\.nodes\.master\.port: "),
     ("nodes:\n  master:\n    user: 'root; rm -rf /'\n", r"config\.yaml:3: \$\.nodes\.master\.user"),
+    ("nodes:\n  master:\n    identity-file: keys/id\n",
+     r"config\.yaml:3: \$\.nodes\.master\.identity-file: 'keys/id' does not match"),
     ("patch:\n  containers:\n    '101':\n      cpus: 0\n",
      r"config\.yaml:4: \$\.patch\.containers\.101\.cpus: 0 is less than the minimum"),
     ("defaults:\n  policy: block\n  policy: patch\n",
@@ -190,6 +192,24 @@ def test_ssh_reaches_a_node_by_its_config_entry(tmp_path):
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["node"]["kernel"]["release"] == "2.6.24-12-pve"
 
+        # the key only in the config's entry (the ssh config names none): offered, and used
+        keyless = write(tmp_path, f"Host *\n  UserKnownHostsFile {lab.known_hosts}\n"
+                                  "  IdentitiesOnly yes\n", "keyless_ssh_config")
+        outcomes = {}
+        for key in (lab.client_key, tmp_path / "no-such-key", None):
+            entry = f"    identity-file: {key}\n" if key else ""
+            path = write(tmp_path, f"nodes:\n  old-master:\n    address: 127.0.0.1\n"
+                                   f"    port: {master.port}\n    user: root\n{entry}")
+            run = subprocess.run(
+                ["havengate", "facts", "old-master", "--node-only", "--config", str(path),
+                 "--ssh-config", str(keyless)], capture_output=True, text=True, timeout=120)
+            outcomes[str(key)] = (run.returncode, run.stderr)
+        assert outcomes[str(lab.client_key)][0] == 0, outcomes
+        code, err = outcomes[str(tmp_path / "no-such-key")]
+        assert code == 2 and f"private key {tmp_path / 'no-such-key'} is not a file" in err
+        code, err = outcomes["None"]
+        assert code == 3 and "authentication failed" in err, outcomes
+
 
 def test_yaml_numbers_as_ctid_keys_are_the_ctids(tmp_path):
     """`101:` unquoted is YAML's integer 101: it still names CT 101 (it used to be ignored)."""
@@ -223,6 +243,9 @@ def test_a_flag_given_wins_over_a_default_the_command_could_not_take(tmp_path, c
 def test_config_node_entries_complete_the_inventory_field_by_field():
     from havengate.api.scan import _merged
 
-    inventory = {"m1": NodeEntry("10.0.0.1", "root", 2222)}
+    inventory = {"m1": NodeEntry("10.0.0.1", "root", 2222, "~/.ssh/fleet")}
     merged = _merged(inventory, {"m1": NodeEntry(user="admin"), "m2": NodeEntry(port=22)})
-    assert merged == {"m1": NodeEntry("10.0.0.1", "admin", 2222), "m2": NodeEntry(port=22)}
+    assert merged == {"m1": NodeEntry("10.0.0.1", "admin", 2222, "~/.ssh/fleet"),
+                      "m2": NodeEntry(port=22)}
+    assert _merged(inventory, {"m1": NodeEntry(identity_file="/etc/k")})["m1"].identity_file \
+        == "/etc/k"

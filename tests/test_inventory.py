@@ -168,8 +168,20 @@ def test_behavioral_parameters_example():
     assert (some_host.port, some_host.user) == (2222, "manager")
     assert inventory.host("aws_host").vars == {
         "ansible_ssh_private_key_file": "/home/example/.ssh/aws.pem"}
+    assert inventory.host("aws_host").identity_file == "/home/example/.ssh/aws.pem"
+    assert some_host.identity_file is None
     assert inventory.groups["ungrouped"] == ("some_host", "aws_host", "freebsd_host",
                                              "ruby_module_host")
+
+
+def test_the_private_key_is_the_ssh_plugins_last_variable_set():
+    """ansible_private_key_file, then ansible_ssh_private_key_file (the ssh plugin's order:
+    the later wins), from the host or any of its groups."""
+    inventory = ini("[nodes]\nn1\nn2 ansible_private_key_file=~/.ssh/n2\n"
+                    "n3 ansible_private_key_file=~/.ssh/a ansible_ssh_private_key_file=~/.ssh/b\n"
+                    "[nodes:vars]\nansible_private_key_file=/etc/keys/fleet\n")
+    assert [h.identity_file for h in inventory.hosts] == [
+        "/etc/keys/fleet", "~/.ssh/n2", "~/.ssh/b"]
 
 
 def test_ini_plugin_example_1():
@@ -506,6 +518,8 @@ def test_list_json_errors(data, message):
     ("node01 ansible_port=70000", "inventory.ini: host 'node01': ansible_port 70000 is not a TCP port"),
     ('node01 ansible_host="{{ lookup(\'env\', \'H\') }}"', "inventory.ini: host 'node01': ansible_host is a "
      "Jinja template"),
+    ('node01 ansible_ssh_private_key_file="{{ key }}"', "inventory.ini: host 'node01': "
+     "ansible_ssh_private_key_file is a Jinja template"),
 ])
 def test_connection_settings_havengate_cannot_use(line, message):
     assert ini_error(line + "\n").startswith(message)

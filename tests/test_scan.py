@@ -222,6 +222,39 @@ def test_bad_inventories_are_refused_before_any_node(tmp_path, inventory, messag
     assert "Traceback" not in result.stderr
 
 
+def test_the_inventorys_private_key_is_offered_and_a_missing_one_refused(fleet, tmp_path):
+    """ansible_ssh_private_key_file, as the team's inventory sets it: the only key there is
+    (the ssh config names none); a key file that is not there stops the scan before any
+    node is touched."""
+    lab, _, _, base = fleet
+    keyless = tmp_path / "ssh_config"
+    keyless.write_text(f"Host *\n  UserKnownHostsFile {lab.known_hosts}\n  IdentitiesOnly yes\n")
+
+    def scan_with(key_line: str) -> tuple[int, dict, str]:
+        hosts = tmp_path / "hosts.ini"
+        hosts.write_text(
+            f"[masters]\nm1 ansible_host=127.0.0.1 ansible_port={lab.nodes['m1'].port} "
+            f"havengate_peer=s1\n[slaves]\ns1 ansible_host=127.0.0.1 "
+            f"ansible_port={lab.nodes['s1'].port}\n[all:vars]\nansible_user=root\n{key_line}")
+        result = subprocess.run(
+            [HAVENGATE, "scan", "-i", str(hosts), "--ssh-config", str(keyless), "--state-dir",
+             str(base / "state"), "--format", "json", "--connect-timeout", "5"],
+            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        return result.returncode, json.loads(result.stdout), result.stderr
+
+    code, report, err = scan_with(f"ansible_ssh_private_key_file={lab.client_key}\n")
+    assert code == 1 and verdicts(report) == {
+        "m1->s1": {"verdict": "no-go", "101": "no-go", "102": "go", "104": "go"}}, err[-2000:]
+    code, report, err = scan_with("")  # no key anywhere: both nodes unread, and why
+    assert code == 3 and report["fleet"]["nodes_unreachable"] == 2
+    assert all("no key to offer" in reason for reason in report["fleet"]["unreachable"])
+    before = len(lab.nodes["m1"].commands())
+    code, report, err = scan_with(f"ansible_ssh_private_key_file={tmp_path / 'typo'}\n")
+    assert (code, report["verdict"], report["pairs"]) == (2, "usage-error", [])
+    assert f"host m1: private key {tmp_path / 'typo'} is not a file" in err
+    assert len(lab.nodes["m1"].commands()) == before
+
+
 def test_an_ssh_config_that_cannot_be_read_is_the_operators_error_not_every_nodes(tmp_path):
     path = tmp_path / "hosts.ini"
     path.write_text("[m]\na havengate_peer=b\nb\n")

@@ -41,9 +41,9 @@ class Config:
         return settings
 
     def node_entries(self) -> Mapping[str, NodeEntry]:
-        """Node access for the transports (address, user, port) by the operator's names."""
+        """Node access for the transports (address, user, port, key) by the operator's names."""
         return {name: NodeEntry(address=entry.get("address"), user=entry.get("user"),
-                                port=entry.get("port"))
+                                port=entry.get("port"), identity_file=entry.get("identity-file"))
                 for name, entry in self.nodes.items()}
 
     def vzmigrate_dest(self, target: str) -> str | None:

@@ -11,6 +11,7 @@ check of the same pair never disagree. A node that cannot be read makes its pair
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -135,6 +136,15 @@ def _refuse_cycle(inventory: Inventory, start: str) -> None:
         host = inventory.host(peer)
 
 
+def _refuse_missing_keys(inventory: Inventory, access: NodeAccess, names: list[str]) -> None:
+    """A private key the inventory or the config names must be there before any node is
+    touched: a typo would otherwise read as every such node refusing us."""
+    for name in names:
+        key = access.entry(name).identity_file
+        if key and not Path(os.path.expanduser(key)).is_file():
+            raise UsageError(f"{inventory.source}: host {name}: private key {key} is not a file")
+
+
 def _refuse_shared_addresses(inventory: Inventory, pairs: list[Pair]) -> None:
     names = {p.source for p in pairs} | {p.peer for p in pairs if p.peer}
     where: dict[tuple[str, int | None], str] = {}
@@ -150,9 +160,11 @@ def _refuse_shared_addresses(inventory: Inventory, pairs: list[Pair]) -> None:
 
 
 def node_entries(inventory: Inventory) -> dict[str, NodeEntry]:
-    """Where Ansible would connect: ansible_host, ansible_port, ansible_user."""
+    """Where and how Ansible would connect: ansible_host, ansible_port, ansible_user,
+    ansible_private_key_file."""
     return {host.name: NodeEntry(address=host.address if host.address != host.name else None,
-                                 user=host.user, port=host.port)
+                                 user=host.user, port=host.port,
+                                 identity_file=host.identity_file)
             for host in inventory.hosts}
 
 
@@ -164,7 +176,8 @@ def _merged(inventory: dict[str, NodeEntry],
     for name, entry in config.items():
         base = merged.get(name, NodeEntry())
         merged[name] = NodeEntry(address=entry.address or base.address,
-                                 user=entry.user or base.user, port=entry.port or base.port)
+                                 user=entry.user or base.user, port=entry.port or base.port,
+                                 identity_file=entry.identity_file or base.identity_file)
     return merged
 
 
@@ -186,6 +199,7 @@ def scan(inventory: Inventory, *, limit: str | None = None, forks: int = DEFAULT
     access = replace(access, nodes=_merged(node_entries(inventory), access.nodes))
     sources = {p.source for p in pairs}
     names = list(dict.fromkeys([*(p.source for p in pairs), *(p.peer for p in pairs if p.peer)]))
+    _refuse_missing_keys(inventory, access, names)
     jobs = {name: collector(name, Mode.FULL if name in sources else Mode.NODE, (), access,
                             eager=False) for name in names}
     log.info("scanning %d node(s), %d at a time ...", len(names), min(forks, len(names)))

@@ -24,6 +24,7 @@ class NodeEntry:
     address: str | None = None  # connect here instead of the name (ansible_host)
     user: str | None = None
     port: int | None = None
+    identity_file: str | None = None  # a private key tried first (ansible_private_key_file)
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,14 @@ class NodeAccess:
     def reach(self, host: str) -> Destination:
         """Where ``host`` is connected to: what its name says, completed by its entry."""
         named = split_destination(host)
-        entry = self.nodes.get(host) or self.nodes.get(named.host) or NodeEntry()
+        entry = self.entry(host)
         return Destination(named.user or entry.user, entry.address or named.host,
                            named.port or entry.port)
+
+    def entry(self, host: str) -> NodeEntry:
+        """The config's or the inventory's entry for ``host``, by its whole name or its host."""
+        return (self.nodes.get(host) or self.nodes.get(split_destination(host).host)
+                or NodeEntry())
 
 
 def validate_host(host: str) -> str:

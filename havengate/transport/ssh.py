@@ -102,15 +102,20 @@ class SshTransport:
         self._options = options
         self._locks_held = 0  # while a lock is held, a dropped connection must not reconnect
         destination = options.reach(host)
+        connect_kwargs: dict = {"banner_timeout": options.connect_timeout,
+                                "auth_timeout": options.connect_timeout}
+        identity = options.entry(host).identity_file
+        if identity:  # tried before the ssh config's IdentityFile lines, as ssh -i would
+            key = Path(os.path.expanduser(identity))
+            if not key.is_file():
+                raise UsageError(f"{host}: private key {identity} is not a file")
+            connect_kwargs["key_filename"] = [str(key)]
         try:
             self._connection = Connection(
                 destination.host, user=destination.user, port=destination.port,
                 config=Config(ssh_config=ssh_config),
                 connect_timeout=max(1, round(options.connect_timeout)),
-                connect_kwargs={
-                    "banner_timeout": options.connect_timeout,
-                    "auth_timeout": options.connect_timeout,
-                },
+                connect_kwargs=connect_kwargs,
             )
         except (ValueError, TypeError) as exc:  # e.g. "Port notanumber" in the ssh config
             raise UsageError(f"{host}: the ssh config's settings for it cannot be used: {exc}") \
@@ -181,6 +186,12 @@ class SshTransport:
             ) from exc
         except paramiko.SSHException as exc:
             message = str(exc)
+            if "No authentication methods available" in message:  # no key, no agent
+                raise TransportError(
+                    self.name, f"authentication failed for {self._describe()}: no key to offer "
+                    "(no IdentityFile in the ssh config, no identity-file or "
+                    "ansible_private_key_file for this node, no ssh-agent)", permanent=True,
+                ) from exc
             if "not found in known_hosts" in message:
                 raise TransportError(
                     self.name,
