@@ -4,6 +4,7 @@ the file, line and key, its defaults below the flags, its node access used by SS
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -195,20 +196,35 @@ def test_ssh_reaches_a_node_by_its_config_entry(tmp_path):
         # the key only in the config's entry (the ssh config names none): offered, and used
         keyless = write(tmp_path, f"Host *\n  UserKnownHostsFile {lab.known_hosts}\n"
                                   "  IdentitiesOnly yes\n", "keyless_ssh_config")
+        home = tmp_path / "home"  # no ~/.ssh/id_* key, no agent: only what we name
+        home.mkdir()
+        env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"} | {"HOME": str(home)}
+        public = Path(f"{lab.client_key}.pub")
         outcomes = {}
-        for key in (lab.client_key, tmp_path / "no-such-key", None):
+        for key in (lab.client_key, tmp_path / "no-such-key", public, None):
             entry = f"    identity-file: {key}\n" if key else ""
             path = write(tmp_path, f"nodes:\n  old-master:\n    address: 127.0.0.1\n"
                                    f"    port: {master.port}\n    user: root\n{entry}")
             run = subprocess.run(
                 ["havengate", "facts", "old-master", "--node-only", "--config", str(path),
-                 "--ssh-config", str(keyless)], capture_output=True, text=True, timeout=120)
+                 "--ssh-config", str(keyless)], capture_output=True, text=True, timeout=120,
+                env=env)
             outcomes[str(key)] = (run.returncode, run.stderr)
         assert outcomes[str(lab.client_key)][0] == 0, outcomes
         code, err = outcomes[str(tmp_path / "no-such-key")]
         assert code == 2 and f"private key {tmp_path / 'no-such-key'} is not a file" in err
+        code, err = outcomes[str(public)]
+        assert code == 2 and f"private key {public} is not a private key" in err, err
         code, err = outcomes["None"]
-        assert code == 3 and "authentication failed" in err, outcomes
+        assert code == 3 and "authentication failed" in err and "no key to offer" in err
+        path = write(tmp_path, f"nodes:\n  old-master:\n    address: 127.0.0.1\n"
+                               f"    identity-file: {tmp_path / 'no-such-key'}\n")
+        revert = subprocess.run(  # two containers, one error: the key, not two "failed"
+            ["havengate", "revert", "101", "102", "--host", "old-master", "--config", str(path),
+             "--ssh-config", str(keyless), "--state-dir", str(tmp_path / "state"), "-q"],
+            capture_output=True, text=True, timeout=120, env=env)
+        assert revert.returncode == 2, revert.stderr
+        assert f"private key {tmp_path / 'no-such-key'} is not a file" in revert.stderr
 
 
 def test_yaml_numbers_as_ctid_keys_are_the_ctids(tmp_path):

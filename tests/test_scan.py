@@ -6,6 +6,7 @@ The same verdicts as `check` pair by pair, from an INI inventory and from the JS
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -229,6 +230,9 @@ def test_the_inventorys_private_key_is_offered_and_a_missing_one_refused(fleet, 
     lab, _, _, base = fleet
     keyless = tmp_path / "ssh_config"
     keyless.write_text(f"Host *\n  UserKnownHostsFile {lab.known_hosts}\n  IdentitiesOnly yes\n")
+    home = tmp_path / "home"  # no ~/.ssh/id_* key, no agent: only what the inventory names
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "SSH_AUTH_SOCK"} | {"HOME": str(home)}
 
     def scan_with(key_line: str) -> tuple[int, dict, str]:
         hosts = tmp_path / "hosts.ini"
@@ -239,7 +243,7 @@ def test_the_inventorys_private_key_is_offered_and_a_missing_one_refused(fleet, 
         result = subprocess.run(
             [HAVENGATE, "scan", "-i", str(hosts), "--ssh-config", str(keyless), "--state-dir",
              str(base / "state"), "--format", "json", "--connect-timeout", "5"],
-            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, env=env)
         return result.returncode, json.loads(result.stdout), result.stderr
 
     code, report, err = scan_with(f"ansible_ssh_private_key_file={lab.client_key}\n")
@@ -251,7 +255,7 @@ def test_the_inventorys_private_key_is_offered_and_a_missing_one_refused(fleet, 
     before = len(lab.nodes["m1"].commands())
     code, report, err = scan_with(f"ansible_ssh_private_key_file={tmp_path / 'typo'}\n")
     assert (code, report["verdict"], report["pairs"]) == (2, "usage-error", [])
-    assert f"host m1: private key {tmp_path / 'typo'} is not a file" in err
+    assert f"m1: private key {tmp_path / 'typo'} is not a file" in err
     assert len(lab.nodes["m1"].commands()) == before
 
 

@@ -47,7 +47,7 @@ from havengate.model import (
 )
 from havengate.quoting import validate_ctid
 from havengate.state import DEFAULT_STATE_DIR
-from havengate.transport import NodeAccess, Transport
+from havengate.transport import LOCAL, NodeAccess, Transport, preflight
 from havengate.verify.baseline import record_baselines
 from havengate.verify.expect import load_expectations
 from havengate.verify.run import Outcome, Remediator
@@ -273,6 +273,8 @@ def revert(ctids: tuple[str, ...], host: str, *, access: NodeAccess = NodeAccess
     ctids = tuple(validate_ctid(ctid) for ctid in ctids)
     journal = Journal(state_dir)
     journal.entries()
+    if host != LOCAL:
+        preflight(access, (host,))  # a bad key is exit 2, not every container "failed"
     results = []
     for ctid in ctids:
         summary, _, unassessed = _act(host, access, lambda t, ctid=ctid: revert_container(

@@ -11,7 +11,6 @@ check of the same pair never disagree. A node that cannot be read makes its pair
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -136,15 +135,6 @@ def _refuse_cycle(inventory: Inventory, start: str) -> None:
         host = inventory.host(peer)
 
 
-def _refuse_missing_keys(inventory: Inventory, access: NodeAccess, names: list[str]) -> None:
-    """A private key the inventory or the config names must be there before any node is
-    touched: a typo would otherwise read as every such node refusing us."""
-    for name in names:
-        key = access.entry(name).identity_file
-        if key and not Path(os.path.expanduser(key)).is_file():
-            raise UsageError(f"{inventory.source}: host {name}: private key {key} is not a file")
-
-
 def _refuse_shared_addresses(inventory: Inventory, pairs: list[Pair]) -> None:
     names = {p.source for p in pairs} | {p.peer for p in pairs if p.peer}
     where: dict[tuple[str, int | None], str] = {}
@@ -199,12 +189,12 @@ def scan(inventory: Inventory, *, limit: str | None = None, forks: int = DEFAULT
     access = replace(access, nodes=_merged(node_entries(inventory), access.nodes))
     sources = {p.source for p in pairs}
     names = list(dict.fromkeys([*(p.source for p in pairs), *(p.peer for p in pairs if p.peer)]))
-    _refuse_missing_keys(inventory, access, names)
     jobs = {name: collector(name, Mode.FULL if name in sources else Mode.NODE, (), access,
                             eager=False) for name in names}
     log.info("scanning %d node(s), %d at a time ...", len(names), min(forks, len(names)))
     if any(name != "local" for name in names):
-        preflight(access)  # a bad ssh config is the operator's error, not every node's
+        preflight(access, names)  # a bad ssh config or key is the operator's error, not
+        #                           every node's: stopped before any node is touched
     facts = gather(jobs, forks=forks, finished=finished, strict=False)
     results = [_judge(pair, facts, policy, patching, access, None) for pair in pairs]
     planned = [e.command for r in results for e in r.plan if e.action == "patch-first"]

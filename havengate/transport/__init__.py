@@ -7,7 +7,7 @@ that imports fabric, invoke or paramiko.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from havengate.transport.address import NodeAccess, split_destination, validate_host
 from havengate.transport.base import Result, Transport
@@ -51,8 +51,11 @@ def open_transport(host: str, access: NodeAccess) -> Transport:
     return TRANSPORTS[name](address, access)
 
 
-def preflight(access: NodeAccess) -> None:
-    """Read what all SSH nodes share once; raise UsageError if it cannot be used."""
+def preflight(access: NodeAccess, hosts: Iterable[str] = ()) -> None:
+    """Read what all SSH nodes share once, and the private key each of ``hosts`` names;
+    raise UsageError if any cannot be used."""
     from havengate.transport.ssh import preflight as ssh_preflight
+    from havengate.transport.ssh import preflight_keys
 
     ssh_preflight(access)
+    preflight_keys(access, (host for host in hosts if scheme_of(host)[0] == "ssh"))

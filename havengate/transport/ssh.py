@@ -15,7 +15,7 @@ import os
 import select
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -94,6 +94,34 @@ def load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
         raise UsageError(f"cannot parse ssh config {path}: {exc}") from exc
 
 
+def check_private_key(host: str, identity: str) -> Path:
+    """The private key a node's entry names (``~`` expanded, else relative to here, as
+    Ansible takes it), read once now: a typo, an unreadable file or a public key is the
+    operator's error (exit 2), not a node that refuses us. A key that needs a passphrase
+    passes: paramiko skips it when it connects, and the agent may hold it."""
+    key = Path(os.path.expanduser(identity))
+    try:
+        paramiko.PKey.from_path(key)
+    except OSError as exc:
+        reason = "is not a file" if not key.is_file() else f"cannot be read: {exc.strerror}"
+        raise UsageError(f"{host}: private key {identity} {reason}") from exc
+    except Exception as exc:  # cryptography's ValueError/TypeError, paramiko's SSHException
+        if isinstance(exc, paramiko.PasswordRequiredException) or "password" in str(exc).lower():
+            return key
+        raise UsageError(f"{host}: private key {identity} is not a private key havengate can "
+                         f"use: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") \
+            from exc
+    return key
+
+
+def preflight_keys(access: NodeAccess, hosts: Iterable[str]) -> None:
+    """Every private key these nodes' entries name, checked before any node is touched."""
+    for host in hosts:
+        identity = access.entry(host).identity_file
+        if identity:
+            check_private_key(host, identity)
+
+
 class SshTransport:
     """One SSH connection per node, opened on first use, reused for every command."""
 
@@ -105,11 +133,8 @@ class SshTransport:
         connect_kwargs: dict = {"banner_timeout": options.connect_timeout,
                                 "auth_timeout": options.connect_timeout}
         identity = options.entry(host).identity_file
-        if identity:  # tried before the ssh config's IdentityFile lines, as ssh -i would
-            key = Path(os.path.expanduser(identity))
-            if not key.is_file():
-                raise UsageError(f"{host}: private key {identity} is not a file")
-            connect_kwargs["key_filename"] = [str(key)]
+        if identity:  # tried before any other key (the ssh config's, the agent's, ~/.ssh)
+            connect_kwargs["key_filename"] = [str(check_private_key(host, identity))]
         try:
             self._connection = Connection(
                 destination.host, user=destination.user, port=destination.port,
@@ -186,11 +211,14 @@ class SshTransport:
             ) from exc
         except paramiko.SSHException as exc:
             message = str(exc)
-            if "No authentication methods available" in message:  # no key, no agent
+            if "No authentication methods available" in message:  # no key at all
+                agent = os.environ.get("SSH_AUTH_SOCK")
                 raise TransportError(
                     self.name, f"authentication failed for {self._describe()}: no key to offer "
-                    "(no IdentityFile in the ssh config, no identity-file or "
-                    "ansible_private_key_file for this node, no ssh-agent)", permanent=True,
+                    "(no identity-file or ansible_private_key_file for this node, no "
+                    "IdentityFile in the ssh config, no ~/.ssh/id_* key, "
+                    + (f"no key from the agent at {agent})" if agent else "no ssh-agent)"),
+                    permanent=True,
                 ) from exc
             if "not found in known_hosts" in message:
                 raise TransportError(
