@@ -265,3 +265,16 @@ def test_config_node_entries_complete_the_inventory_field_by_field():
                       "m2": NodeEntry(port=22)}
     assert _merged(inventory, {"m1": NodeEntry(identity_file="/etc/k")})["m1"].identity_file \
         == "/etc/k"
+
+
+def test_a_nodes_private_key_is_checked_whatever_form_its_name_takes(tmp_path):
+    """ssh://user@name:port, user@name and the bare name all find the node's entry; a key
+    that is not there is exit 2 (UsageError) for each, and local needs none."""
+    from havengate.errors import UsageError
+    from havengate.transport import preflight
+
+    access = NodeAccess(nodes={"master": NodeEntry(identity_file=str(tmp_path / "k"))})
+    for name in ("ssh://root@master:22", "root@master", "master"):
+        with pytest.raises(UsageError, match=f"private key {tmp_path / 'k'} is not a file"):
+            preflight(access, (name,))
+    preflight(access, ("local", "other"))

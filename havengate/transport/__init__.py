@@ -58,4 +58,4 @@ def preflight(access: NodeAccess, hosts: Iterable[str] = ()) -> None:
     from havengate.transport.ssh import preflight_keys
 
     ssh_preflight(access)
-    preflight_keys(access, (host for host in hosts if scheme_of(host)[0] == "ssh"))
+    preflight_keys(access, (address for kind, address in map(scheme_of, hosts) if kind == "ssh"))
