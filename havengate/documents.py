@@ -44,8 +44,15 @@ def validate(document: Any, name: str, source: str = "document") -> None:
         raise DocumentError(f"{source}: nested too deeply to be a {name} document") from None
     if error is not None:
         path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        raise DocumentError(f"{source}: {path}: {error.message} (schema {name})",
-                            tuple(error.absolute_path))
+        where = tuple(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            known = error.schema.get("properties", {})
+            patterns = error.schema.get("patternProperties", {})
+            extra = next((key for key in error.instance if key not in known
+                          and not any(re.search(p, str(key)) for p in patterns)), None)
+            if extra is not None:  # the line of the key that is not allowed, not its parent's
+                where = (*where, extra)
+        raise DocumentError(f"{source}: {path}: {error.message} (schema {name})", where)
 
 
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024  # far above any real facts file; /dev/zero is not one

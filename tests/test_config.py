@@ -73,8 +73,8 @@ def test_json_is_read_the_same(tmp_path):
 
 @pytest.mark.parametrize(("text", "where"), [
     ("defaults:\n  connect-timeout: -1\n", r"config\.yaml:2: \$\.defaults\.connect-timeout: "),
-    ("defaults:\n  policy: block\n  polcy: patch\n",
-     r"config\.yaml:1: \$\.defaults: Additional properties .*'polcy'"),
+    ("defaults:\n  policy: block\n  polcy: patch\n",  # the line of the key not allowed
+     r"config\.yaml:3: \$\.defaults: Additional properties .*'polcy'"),
     ("nodes:\n  master:\n    port: 70000\n", r"config\.yaml:3: \$\.nodes\.master\.port: "),
     ("nodes:\n  master:\n    user: 'root; rm -rf /'\n", r"config\.yaml:3: \$\.nodes\.master\.user"),
     ("nodes:\n  master:\n    identity-file: keys/id\n",

@@ -293,6 +293,9 @@ def test_shards_merge_into_one_fleet_report_and_overlaps_are_refused(fleet, tmp_
     assert (report["fleet"]["pairs"], report["fleet"]["nodes_unreachable"]) == (4, 1)
     assert report["fleet"]["totals"] == {"no-go": 2, "go": 3}
     assert report["notes"][-1].startswith("merged from 2 scan reports")
+    # the shard's "1 of 2" is counted again over the whole fleet
+    assert [n for n in report["notes"] if "could not be read" in n] == [
+        "1 of 5 node(s) could not be read: their pairs are unknown"]
     prometheus = subprocess.run([HAVENGATE, "report", "merge", *parts, "--format",
                                  "prometheus"], capture_output=True, text=True, timeout=60)
     assert 'havengate_container_verdict{node="m3",peer="planned target of m3",ctid="301",' \

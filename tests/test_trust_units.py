@@ -249,10 +249,16 @@ def test_odd_facts_files_are_usage_errors(capsys, tmp_path, kind):
     (["patch", "101", "--host", "m", "--lock-wait", "1e300"], "at most"),
     (["patch", "101", "--host", "m", "--target-cpus", "0"], "1-4096"),
     (["check", "--source", "root@[::1", "--target", "x"], "invalid host"),
+    (["check", "--timeout", "abc", "--source", "m", "--target", "s"], "'abc' is not a number"),
+    (["check", "--format", "xml", "--source", "m", "--target", "s"], "invalid choice: 'xml'"),
+    (["revert", "101", "--host", "m", "--format", "prometheus"], "invalid choice: 'prometheus'"),
+    (["--bogus", "check"], "unrecognized arguments: --bogus: the COMMAND comes first"),
+    (["scan"], "the following arguments are required: --inventory/-i"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(capsys, argv, says):
     code, _, err = run(capsys, *argv)
     assert code == 2 and says in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err  # the reason, not buried under usage
 
 
 def test_ssh_config_with_a_port_that_is_no_number_is_a_usage_error(capsys, tmp_path):

@@ -43,6 +43,9 @@ from havengate.transport import NodeAccess, preflight, validate_host
 from havengate.transport.address import NodeEntry
 
 log = logging.getLogger("havengate")
+UNREAD_NOTE = "{unread} of {nodes} node(s) could not be read: their pairs are unknown"
+UNREAD_NOTE_RE = re.compile(re.escape(UNREAD_NOTE).replace(r"\{unread\}", r"\d+")
+                            .replace(r"\{nodes\}", r"\d+"))
 PEER = "havengate_peer"
 TARGET = "havengate_target"
 DEFAULT_FORKS = 20
@@ -191,10 +194,10 @@ def scan(inventory: Inventory, *, limit: str | None = None, forks: int = DEFAULT
     names = list(dict.fromkeys([*(p.source for p in pairs), *(p.peer for p in pairs if p.peer)]))
     jobs = {name: collector(name, Mode.FULL if name in sources else Mode.NODE, (), access,
                             eager=False) for name in names}
-    log.info("scanning %d node(s), %d at a time ...", len(names), min(forks, len(names)))
     if any(name != "local" for name in names):
         preflight(access, names)  # a bad ssh config or key is the operator's error, not
         #                           every node's: stopped before any node is touched
+    log.info("scanning %d node(s), %d at a time ...", len(names), min(forks, len(names)))
     facts = gather(jobs, forks=forks, finished=finished, strict=False)
     results = [_judge(pair, facts, policy, patching, access, None) for pair in pairs]
     planned = [e.command for r in results for e in r.plan if e.action == "patch-first"]
@@ -209,18 +212,18 @@ def scan(inventory: Inventory, *, limit: str | None = None, forks: int = DEFAULT
                         if isinstance(node, NodeFailure))
     errors = [f"{pair.source.host} -> {pair.target.host}: {error}"
               for pair in results for error in pair.errors]
-    notes = [f"{len(unreachable)} of {len(names)} node(s) could not be read: their pairs are "
-             "unknown"] if unreachable else []
     return _fleet_report(policy.policy.value, tuple(results), len(names), unreachable,
-                         errors, notes)
+                         errors, [])
 
 
 def _fleet_report(policy: str, pairs: tuple[PairResult, ...], nodes: int,
                   unreachable: tuple[str, ...], errors: list[str],
                   notes: list[str]) -> Report:
-    """One fleet's report (a scan's, or merged shards'): totals, verdict and exit code
-    computed from its pairs."""
+    """One fleet's report (a scan's, or merged shards'): totals, verdict, exit code and
+    the unreachable nodes' note computed from its pairs."""
     everything = [c for pair in pairs for c in pair.containers]
+    if unreachable:
+        notes = [UNREAD_NOTE.format(unread=len(unreachable), nodes=nodes), *notes]
     fleet = FleetSummary(
         nodes=nodes, nodes_unreachable=len(unreachable), unreachable=unreachable,
         pairs=len(pairs), containers=len(everything),
@@ -301,7 +304,8 @@ def merge(reports: list[tuple[str, Report]]) -> Report:
             name = next((n for n in nodes if line.startswith(f"{n}: ")), line)  # IPv6 too
             by_node.setdefault(name, line)
     errors = list(dict.fromkeys(e for _, report in reports for e in report.errors))
-    notes = [*dict.fromkeys(n for _, report in reports for n in report.notes),
+    notes = [*dict.fromkeys(n for _, report in reports for n in report.notes
+                            if not UNREAD_NOTE_RE.fullmatch(n)),  # a shard's count: redone
              f"merged from {len(reports)} scan reports: {', '.join(n for n, _ in reports)}"]
     merged = _fleet_report(policies.pop(), pairs, len(nodes), tuple(by_node.values()),
                            errors, notes)

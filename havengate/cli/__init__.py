@@ -42,8 +42,17 @@ COMMANDS = ("check", "facts", "patch", "revert", "journal", "verify", "migrate",
             "report", "rules", "explain", "hooks")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a refused command line said in one line (the usage block it prints
+    by default buries the reason at 3 a.m.); --help still shows everything."""
+
+    def error(self, message: str):
+        self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message} "
+                                       f"(see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="havengate", description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -111,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = words[words.index("--") + 1:]
         words = words[:words.index("--")]
     try:
+        if words and words[0].startswith("-") and words[0] not in ("-h", "--help", "--version"):
+            parser.error(f"unrecognized arguments: {words[0]}: the COMMAND comes first")
         args = parser.parse_args(words)
         if extra:
             args.extra = tuple(extra)

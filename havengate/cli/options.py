@@ -58,12 +58,18 @@ def host_argument(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+NODE_PAIR_FORMATS = tuple(sorted(FORMATTERS))  # prometheus: node -> peer readiness
+ONE_NODE_FORMATS = tuple(f for f in NODE_PAIR_FORMATS if f != "prometheus")
+
+
 def node_command(commands: argparse._SubParsersAction, name: str, *, help: str,
                  description: str, epilog: str | None = None, probe: bool = True,
-                 patch: bool = False) -> argparse.ArgumentParser:
+                 patch: bool = False,
+                 formats: tuple[str, ...] = NODE_PAIR_FORMATS) -> argparse.ArgumentParser:
     """A subcommand that reaches nodes: SSH options (with the probe's limits when it probes),
-    output and state options, and the patch options when it can write a fix."""
-    parents = [ssh_group(probe), output_group(), state_group(), config_group(),
+    output and state options, and the patch options when it can write a fix. ``formats``:
+    the --format choices (the prometheus textfile speaks of node -> peer pairs only)."""
+    parents = [ssh_group(probe), output_group(formats=formats), state_group(), config_group(),
                *([patch_group()] if patch else [])]
     return commands.add_parser(name, parents=parents, help=help, description=description,
                                epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,11 +101,12 @@ def ssh_group(probe: bool = True) -> argparse.ArgumentParser:
     return parent
 
 
-def output_group(with_format: bool = True) -> argparse.ArgumentParser:
+def output_group(with_format: bool = True,
+                 formats: tuple[str, ...] = NODE_PAIR_FORMATS) -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("output")
     if with_format:
-        group.add_argument("--format", choices=sorted(FORMATTERS), default="text",
+        group.add_argument("--format", choices=formats, default="text",
                            help="report format (default: text)")
     group.add_argument("-o", "--output", type=Path, metavar="FILE",
                        help="write the document to FILE instead of stdout (- is stdout)")

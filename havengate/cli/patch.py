@@ -8,6 +8,7 @@ import json
 from havengate import api
 from havengate.act.patch import DEFAULT_LOCK_WAIT
 from havengate.cli.options import (
+    ONE_NODE_FORMATS,
     access,
     config_group,
     cpu_count,
@@ -43,7 +44,7 @@ examples:
 
 def register(commands: argparse._SubParsersAction) -> None:
     patch = node_command(
-        commands, "patch", patch=True, epilog=PATCH_EPILOG,
+        commands, "patch", patch=True, epilog=PATCH_EPILOG, formats=ONE_NODE_FORMATS,
         help="apply the fix (CPUMASK / CPUS) to containers' CTID.conf, journaled",
         description="Fix containers HG001 would block, on one node.")
     patch.add_argument("ctids", nargs="+", metavar="CTID")
@@ -64,7 +65,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     patch.set_defaults(handler=command_patch)
 
     revert = node_command(
-        commands, "revert", probe=False,
+        commands, "revert", probe=False, formats=ONE_NODE_FORMATS,
         help="restore the exact CTID.conf bytes from before the last patch",
         description="Undo the last journaled patch of each container on HOST, byte for byte. "
                     "Refused when the file changed since the patch, unless --force.")

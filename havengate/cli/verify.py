@@ -8,6 +8,7 @@ from pathlib import Path
 from havengate import api
 from havengate.api import VerifySettings
 from havengate.cli.options import (
+    ONE_NODE_FORMATS,
     access,
     cpu_count,
     host_argument,
@@ -22,9 +23,10 @@ from havengate.verify.run import DEFAULT_DEADLINE
 
 EPILOG = """\
 Expected ports come from the baseline `havengate check` recorded before the move
-(STATE_DIR/baselines/CTID.json, or --baseline FILE) and from --config (tcp ports, http
-checks). For each port: a JVM in the container listens on it (/proc/net/tcp and tcp6),
-and the target node can connect to the container's address; then the HTTP checks.
+(STATE_DIR/baselines/NODE/CTID.json, NODE the source's own name; or --baseline FILE) and
+from --config (tcp ports, http checks). For each TCP port the container listened on,
+Java or not: something listens on it again (/proc/net/tcp and tcp6), and the target
+node can connect to the container's address; then the HTTP checks.
 
 When a port has not opened, verify says why: the futex hang of one-CPU JVMs on 2.6.32
 (JVM alive, threads waiting in futex, no port: reported as soon as it is clear), a JVM
@@ -40,7 +42,7 @@ examples:
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = node_command(
-        commands, "verify", probe=False, epilog=EPILOG,
+        commands, "verify", probe=False, epilog=EPILOG, formats=ONE_NODE_FORMATS,
         help="after the move: the ports opened again? if not, why (futex-hang diagnosis)",
         description="Check, on the target, that each container's listening ports (Java and "
                     "not) opened again, and say why when they did not.")
