@@ -70,8 +70,9 @@ def timed(argv: list[str], env: dict | None = None,
                                stdin=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    CPU[f"{Path(argv[0]).name} {argv[1]}"] = round(usage.ru_utime + usage.ru_stime, 2)
-    MACHINE_CPU[f"{Path(argv[0]).name} {argv[1]}"] = round(machine_cpu_seconds() - busy, 2)
+    key = f"{Path(argv[0]).name} {argv[1]}"
+    CPU[key] = round(usage.ru_utime + usage.ru_stime, 2)
+    MACHINE_CPU[key] = round(machine_cpu_seconds() - busy, 2)
     if log:
         sink.close()
     return time.monotonic() - started, process.returncode, usage.ru_maxrss // 1024

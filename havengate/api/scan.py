@@ -14,7 +14,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from havengate import api
@@ -31,6 +31,7 @@ from havengate.facts.probe import Mode
 from havengate.inventory import Inventory, InventoryHost
 from havengate.model import (
     ContainerResult,
+    Finding,
     FleetSummary,
     PairResult,
     PlanEntry,
@@ -168,9 +169,8 @@ def _merged(inventory: dict[str, NodeEntry],
     merged = dict(inventory)
     for name, entry in config.items():
         base = merged.get(name, NodeEntry())
-        merged[name] = NodeEntry(address=entry.address or base.address,
-                                 user=entry.user or base.user, port=entry.port or base.port,
-                                 identity_file=entry.identity_file or base.identity_file)
+        merged[name] = NodeEntry(**{f.name: getattr(entry, f.name) or getattr(base, f.name)
+                                    for f in fields(NodeEntry)})
     return merged
 
 
@@ -266,15 +266,17 @@ def _plan_entry(container: ContainerResult, pair: Pair) -> PlanEntry:
                  else f"--target-cpus {pair.profile.cpus}" if pair.profile else "")
         on_node = "; ".join(f.remediation for f in blocking if f.remediation)
         return PlanEntry(ctid, "patch-first",
-                         "; ".join(f"{f.rule} {f.message}" for f in blocking)
-                         + (f" (on the node: {on_node})" if on_node else ""),
+                         _said(blocking) + (f" (on the node: {on_node})" if on_node else ""),
                          f"havengate patch {ctid} --host {pair.source} {where}".rstrip())
     if container.verdict == Verdict.NO_GO:
-        return PlanEntry(ctid, "blocked", "; ".join(f"{f.rule} {f.message}" for f in blocking)
-                         or "no-go")
+        return PlanEntry(ctid, "blocked", _said(blocking) or "no-go")
     unknown = [f for f in container.findings if f.severity == Severity.UNKNOWN]
-    return PlanEntry(ctid, "unknown", "; ".join(f"{f.rule} {f.message}" for f in unknown)
-                     or "could not be assessed")
+    return PlanEntry(ctid, "unknown", _said(unknown) or "could not be assessed")
+
+
+def _said(findings: list[Finding]) -> str:
+    """Findings as the plan's reason: rule and message each."""
+    return "; ".join(f"{f.rule} {f.message}" for f in findings)
 
 
 def merge(reports: list[tuple[str, Report]]) -> Report:

@@ -60,11 +60,9 @@ def _python() -> str:
 
 # fakevz.py imported, not run as a script: its compiled form is cached between calls
 # (shim.sh starts it the same way).
-FAKEVZ_MODULE = (
-    _python(), "-I", "-S", "-c",
-    "import sys; sys.path.insert(0, sys.argv[1]); import fakevz; sys.exit(fakevz.main(sys.argv[2:]))",
-    str(LAB_DIR),
-)
+FAKEVZ_CODE = ("import sys; sys.path.insert(0, sys.argv[1]); import fakevz; "
+               "sys.exit(fakevz.main(sys.argv[2:]))")
+FAKEVZ_MODULE = (_python(), "-I", "-S", "-c", FAKEVZ_CODE, str(LAB_DIR))
 
 
 def _run(argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -329,7 +327,9 @@ class Node:
             "vzctl_text": self.vzctl_version,
             "path_tail": str(self.lab.sysbin),
             "token": self.lab.token,
+            "token_variable": fakevz.LAB_TOKEN_ENV,
             "python": _python(),
+            "fakevz_code": FAKEVZ_CODE,
             "lab": str(LAB_DIR),
         }
         head = "".join(f"{key}={shlex.quote(value)}\n" for key, value in settings.items())

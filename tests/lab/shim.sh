@@ -1,6 +1,7 @@
 # The lab's node tools, sourced by every wrapper in <node>/bin, which sets: node (the node's
 # directory), tool, kernel, real_release (this machine's own uname -r), cpus, vzctl_text,
-# path_tail, token, python and lab (this folder).
+# path_tail, token, token_variable (fakevz.LAB_TOKEN_ENV), python, fakevz_code (core.py's
+# FAKEVZ_CODE: fakevz.py imported, its compiled form cached) and lab (this folder).
 #
 # The calls a probe makes on every node are answered here, in sh: a real node's uname and
 # vzctl are C, and a Python start per call (about 0.1 s of CPU) made the lab's nodes, not
@@ -33,7 +34,7 @@ exec2_fast() {
     log_call "[\"vzctl\", \"exec2\", \"$ctid\", \"$escaped\"]"
     cd / || return
     exec env -i PATH="$node/ct/$ctid/bin:$path_tail" HOME=/ TERM=linux \
-        HAVENGATE_LAB_TOKEN="$token" nsenter -t "$pid" -n -p -m -u -- bash -c "$command"
+        "$token_variable=$token" nsenter -t "$pid" -n -p -m -u -- bash -c "$command"
 }
 
 case "$tool $#" in
@@ -70,7 +71,4 @@ case "$tool $#" in
         [ "$1" = exec2 ] && exec2_fast "$2" "$3"
         ;;
 esac
-# Imported, not run as a script: its compiled form is cached between calls.
-exec "$python" -I -S -c \
-    'import sys; sys.path.insert(0, sys.argv[1]); import fakevz; sys.exit(fakevz.main(sys.argv[2:]))' \
-    "$lab" "$node" "$tool" "$@"
+exec "$python" -I -S -c "$fakevz_code" "$lab" "$node" "$tool" "$@"
